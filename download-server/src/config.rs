@@ -1,0 +1,84 @@
+//! Typed configuration: every flag has an environment-variable fallback and a local default.
+
+use clap::Parser;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "download-server",
+    version,
+    about = "Serves each single-use download token once"
+)]
+pub struct Config {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "DL_LISTEN", default_value = "127.0.0.1:8081")]
+    pub listen: SocketAddr,
+
+    /// Object store: `file:///abs/dir` (or a plain directory path), `s3://bucket/prefix`, `memory:///`.
+    /// S3 settings come from the usual AWS_* variables (AWS_ENDPOINT, AWS_REGION, ...).
+    #[arg(long, env = "DL_STORE", default_value = "./data/files")]
+    pub store: String,
+
+    /// Public keys: a JWKS file path or an http(s) URL (e.g. the app server's /.well-known/jwks.json).
+    #[arg(long, env = "DL_JWKS", default_value = "./data/jwks.json")]
+    pub jwks: String,
+
+    /// How often the JWKS is re-read, in seconds (an unknown `kid` also triggers a re-read, at
+    /// most once per 10 s).
+    #[arg(long, env = "DL_JWKS_REFRESH", default_value_t = 60)]
+    pub jwks_refresh: u64,
+
+    /// Required `iss` claim.
+    #[arg(long, env = "DL_ISSUER", default_value = shared::DEFAULT_ISSUER)]
+    pub issuer: String,
+
+    /// Required `aud` claim.
+    #[arg(long, env = "DL_AUDIENCE", default_value = shared::DEFAULT_AUDIENCE)]
+    pub audience: String,
+
+    /// Replay store: `memory` (one instance) or `redis://host:port/db` (many instances).
+    #[arg(long, env = "DL_REPLAY", default_value = "memory")]
+    pub replay: String,
+
+    /// Longest accepted token lifetime (`exp - iat`), in seconds.
+    #[arg(long, env = "DL_MAX_TOKEN_LIFETIME", default_value_t = 600)]
+    pub max_token_lifetime: u32,
+
+    /// Clock-skew leeway applied to `exp`, `nbf` and `iat`, in seconds.
+    #[arg(long, env = "DL_LEEWAY", default_value_t = 30)]
+    pub leeway: u32,
+
+    /// On SIGTERM/SIGINT, how long downloads in flight may take to finish, in seconds.
+    #[arg(long, env = "DL_SHUTDOWN_GRACE", default_value_t = 30)]
+    pub shutdown_grace: u64,
+
+    /// Worker threads (default: one per core).
+    #[arg(long, env = "DL_WORKERS")]
+    pub workers: Option<usize>,
+
+    /// Bytes read from a local file per chunk while streaming.
+    #[arg(long, env = "DL_READ_CHUNK", default_value_t = 64 * 1024)]
+    pub read_chunk: usize,
+
+    /// Seconds a client has to send its request head (slow-client protection).
+    #[arg(long, env = "DL_HEADER_TIMEOUT", default_value_t = 5)]
+    pub header_timeout: u64,
+}
+
+impl Config {
+    /// Defaults for tests and embedding: loopback, port 0, everything else as on the command line.
+    pub fn for_tests(store: impl Into<String>, jwks: impl Into<String>) -> Self {
+        let mut config = Config::parse_from(["download-server"]);
+        config.listen = "127.0.0.1:0".parse().expect("valid address");
+        config.store = store.into();
+        config.jwks = jwks.into();
+        config.shutdown_grace = 5;
+        config.workers = Some(2);
+        config
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace)
+    }
+}

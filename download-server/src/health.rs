@@ -1,0 +1,35 @@
+//! Liveness, readiness and metrics endpoints.
+
+use crate::serve::DownloadState;
+use actix_web::http::header::{CACHE_CONTROL, HeaderValue};
+use actix_web::{HttpResponse, web};
+
+/// 200 while the process lives.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body("ok\n")
+}
+
+/// 200 only when the replay store answers: a load balancer must not send downloads to an
+/// instance that would have to refuse them all.
+pub async fn readyz(state: web::Data<DownloadState>) -> HttpResponse {
+    if state.replay.ready().await {
+        HttpResponse::Ok()
+            .content_type("text/plain; charset=utf-8")
+            .body("ready\n")
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .insert_header((actix_web::http::header::RETRY_AFTER, 2))
+            .content_type("text/plain; charset=utf-8")
+            .body("replay store unavailable\n")
+    }
+}
+
+/// Prometheus text exposition.
+pub async fn metrics(state: web::Data<DownloadState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render())
+}

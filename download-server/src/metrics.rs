@@ -1,0 +1,115 @@
+//! Prometheus metrics: outcomes by kind, bytes sent, downloads in flight, verification latency.
+//! Labels are fixed outcome names, never paths (a path holds a token).
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+/// Every outcome label, registered up front so each series exists from the start.
+pub const OUTCOMES: &[&str] = &[
+    "served",
+    "partial",
+    "head",
+    "invalid_token",
+    "expired",
+    "already_used",
+    "before_epoch",
+    "not_found",
+    "range_not_satisfiable",
+    "prefetch",
+    "replay_unavailable",
+    "storage_unavailable",
+    "method_not_allowed",
+];
+
+pub struct Metrics {
+    registry: Registry,
+    outcomes: IntCounterVec,
+    pub bytes_sent: IntCounter,
+    pub in_flight: IntGauge,
+    pub verify_seconds: Histogram,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let outcomes = IntCounterVec::new(
+            Opts::new("download_requests_total", "Download requests by outcome"),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        let bytes_sent =
+            IntCounter::new("download_bytes_sent_total", "Body bytes sent for downloads")
+                .expect("valid metric");
+        let in_flight = IntGauge::new("downloads_in_flight", "Download bodies being streamed now")
+            .expect("valid metric");
+        let verify_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "token_verify_seconds",
+                "Time to verify a token (signature and claims)",
+            )
+            .buckets(vec![
+                0.000_025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01, 0.1,
+            ]),
+        )
+        .expect("valid metric");
+        for outcome in OUTCOMES {
+            outcomes.with_label_values(&[outcome]);
+        }
+        registry
+            .register(Box::new(outcomes.clone()))
+            .expect("unique metric");
+        registry
+            .register(Box::new(bytes_sent.clone()))
+            .expect("unique metric");
+        registry
+            .register(Box::new(in_flight.clone()))
+            .expect("unique metric");
+        registry
+            .register(Box::new(verify_seconds.clone()))
+            .expect("unique metric");
+        Metrics {
+            registry,
+            outcomes,
+            bytes_sent,
+            in_flight,
+            verify_seconds,
+        }
+    }
+
+    pub fn outcome(&self, outcome: &'static str) {
+        self.outcomes.with_label_values(&[outcome]).inc();
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buffer)
+            .expect("text encoding cannot fail");
+        String::from_utf8(buffer).expect("Prometheus text is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Counts one download in flight for as long as it lives.
+pub struct InFlight(IntGauge);
+
+impl InFlight {
+    pub fn start(gauge: &IntGauge) -> Self {
+        gauge.inc();
+        InFlight(gauge.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}

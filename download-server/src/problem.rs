@@ -1,0 +1,215 @@
+//! Every way a download request can fail, mapped to HTTP in this one place: a stable
+//! problem+json body (RFC 9457) for tools, a short readable page for people in a browser.
+//! Internal error text goes to the logs, never into a response.
+
+use crate::verify::VerifyError;
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+
+/// Prefix of every problem `type`: a tag URI (RFC 4151), stable and never dereferenced.
+pub const PROBLEM_TYPE_PREFIX: &str = "tag:download-server,2026:problem:";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    #[error("invalid token: {0}")]
+    InvalidToken(VerifyError),
+    #[error("token expired")]
+    Expired,
+    #[error("token already used")]
+    AlreadyUsed,
+    #[error("token issued before the replay store's epoch")]
+    BeforeEpoch,
+    #[error("object not found")]
+    NotFound,
+    #[error("range not satisfiable for length {0}")]
+    RangeNotSatisfiable(u64),
+    #[error("speculative prefetch not served")]
+    Prefetch,
+    #[error("replay store unavailable: {0}")]
+    ReplayUnavailable(String),
+    #[error("object store unavailable: {0}")]
+    StorageUnavailable(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("no such route")]
+    NoSuchRoute,
+}
+
+impl From<VerifyError> for DownloadError {
+    fn from(e: VerifyError) -> Self {
+        if e.is_expired() {
+            DownloadError::Expired
+        } else {
+            DownloadError::InvalidToken(e)
+        }
+    }
+}
+
+impl From<crate::replay::ReplayUnavailable> for DownloadError {
+    fn from(e: crate::replay::ReplayUnavailable) -> Self {
+        DownloadError::ReplayUnavailable(e.0)
+    }
+}
+
+struct Presentation {
+    status: StatusCode,
+    title: &'static str,
+    detail: &'static str,
+    retry_after: Option<u32>,
+}
+
+impl DownloadError {
+    /// The stable outcome name: problem type suffix, metrics label, log field.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DownloadError::InvalidToken(_) => "invalid_token",
+            DownloadError::Expired => "expired",
+            DownloadError::AlreadyUsed => "already_used",
+            DownloadError::BeforeEpoch => "before_epoch",
+            DownloadError::NotFound => "not_found",
+            DownloadError::RangeNotSatisfiable(_) => "range_not_satisfiable",
+            DownloadError::Prefetch => "prefetch",
+            DownloadError::ReplayUnavailable(_) => "replay_unavailable",
+            DownloadError::StorageUnavailable(_) => "storage_unavailable",
+            DownloadError::MethodNotAllowed => "method_not_allowed",
+            DownloadError::NoSuchRoute => "no_such_route",
+        }
+    }
+
+    fn presentation(&self) -> Presentation {
+        let p = |status, title, detail, retry_after| Presentation {
+            status,
+            title,
+            detail,
+            retry_after,
+        };
+        match self {
+            DownloadError::InvalidToken(_) => p(
+                StatusCode::FORBIDDEN,
+                "Invalid download link",
+                "This download link is not valid. Go back and click Download again.",
+                None,
+            ),
+            DownloadError::Expired => p(
+                StatusCode::GONE,
+                "Download link expired",
+                "This download link has expired. Go back and click Download again.",
+                None,
+            ),
+            DownloadError::AlreadyUsed => p(
+                StatusCode::GONE,
+                "Download link already used",
+                "This link has already been used; go back and click Download again.",
+                None,
+            ),
+            DownloadError::BeforeEpoch => p(
+                StatusCode::GONE,
+                "Download link no longer valid",
+                "The download service restarted since this link was made, so it cannot tell whether \
+                 the link was already used. Go back and click Download again.",
+                None,
+            ),
+            DownloadError::NotFound => p(
+                StatusCode::NOT_FOUND,
+                "File not found",
+                "The file this link points to does not exist (any more). The link was not used up.",
+                None,
+            ),
+            DownloadError::RangeNotSatisfiable(_) => p(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "Range not satisfiable",
+                "The requested byte range lies outside the file. The link was not used up.",
+                None,
+            ),
+            DownloadError::Prefetch => p(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Prefetch not served",
+                "Single-use links are not served to speculative prefetches; the link was not used up.",
+                None,
+            ),
+            DownloadError::ReplayUnavailable(_) => p(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "The download service cannot check this link right now. Try again in a moment; \
+                 the link was not used up.",
+                Some(2),
+            ),
+            DownloadError::StorageUnavailable(_) => p(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Storage temporarily unavailable",
+                "The file cannot be read right now. Try again in a moment; the link was not used up.",
+                Some(5),
+            ),
+            DownloadError::MethodNotAllowed => p(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Method not allowed",
+                "Download links answer GET and HEAD only.",
+                None,
+            ),
+            DownloadError::NoSuchRoute => p(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is nothing here.",
+                None,
+            ),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.presentation().status
+    }
+
+    /// The response: problem+json, or an HTML page when the client prefers HTML.
+    pub fn respond(&self, html: bool) -> HttpResponse {
+        let Presentation {
+            status,
+            title,
+            detail,
+            retry_after,
+        } = self.presentation();
+        let mut builder = HttpResponse::build(status);
+        builder.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+        builder.insert_header((header::VARY, HeaderValue::from_static("Accept")));
+        if let Some(seconds) = retry_after {
+            builder.insert_header((header::RETRY_AFTER, seconds));
+        }
+        match self {
+            DownloadError::RangeNotSatisfiable(len) => {
+                builder.insert_header((header::CONTENT_RANGE, format!("bytes */{len}")));
+            }
+            DownloadError::MethodNotAllowed => {
+                builder.insert_header((header::ALLOW, HeaderValue::from_static("GET, HEAD")));
+            }
+            _ => {}
+        }
+        if html {
+            builder
+                .content_type("text/html; charset=utf-8")
+                .body(html_page(status, title, detail))
+        } else {
+            let body = serde_json::json!({
+                "type": format!("{PROBLEM_TYPE_PREFIX}{}", self.kind()),
+                "title": title,
+                "status": status.as_u16(),
+                "detail": detail,
+            });
+            builder
+                .content_type("application/problem+json")
+                .body(body.to_string())
+        }
+    }
+}
+
+/// Titles and details are constants of this module, so nothing here needs escaping.
+fn html_page(status: StatusCode, title: &str, detail: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title}</title><style>body{{font-family:system-ui,sans-serif;max-width:36rem;\
+         margin:4rem auto;padding:0 1rem;color:#222;line-height:1.5}}h1{{font-size:1.4rem}}\
+         .code{{color:#888}}</style></head><body><h1>{title}</h1><p>{detail}</p>\
+         <p class=\"code\">HTTP {}</p></body></html>\n",
+        status.as_u16()
+    )
+}

@@ -1,0 +1,167 @@
+//! Builds the server: opens the key set, replay store and object store, binds the listener
+//! (port 0 allowed) and returns a handle that knows its real address.
+
+use crate::config::Config;
+use crate::jwks::KeyStore;
+use crate::metrics::Metrics;
+use crate::replay::ReplayStore;
+use crate::serve::{self, DownloadState};
+use crate::{access_log, health, store, verify::Verifier};
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct Application {
+    address: SocketAddr,
+    server: Server,
+    state: web::Data<DownloadState>,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let keys = KeyStore::load(&config.jwks)
+            .await
+            .context("loading the JWKS")?;
+        keys.spawn_refresher(Duration::from_secs(config.jwks_refresh.max(1)));
+        let verifier = Verifier::new(
+            keys,
+            &config.issuer,
+            &config.audience,
+            config.max_token_lifetime,
+            config.leeway,
+        );
+        let replay = Arc::new(
+            ReplayStore::open(&config.replay, config.leeway, config.max_token_lifetime)
+                .await
+                .context("opening the replay store")?,
+        );
+        replay.spawn_maintenance();
+        let store = store::open(&config.store)
+            .with_context(|| format!("opening the object store {}", config.store))?;
+        let state = web::Data::new(DownloadState {
+            verifier,
+            replay,
+            store,
+            metrics: Arc::new(Metrics::new()),
+            read_chunk: config.read_chunk,
+        });
+
+        let listener = TcpListener::bind(config.listen)
+            .with_context(|| format!("binding {}", config.listen))?;
+        let address = listener.local_addr()?;
+        let app_state = state.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_state.clone())
+                .wrap(from_fn(access_log::access_log))
+                .service(
+                    web::resource(["/d/{token}", "/d/{token}/{filename}"])
+                        .route(web::get().to(serve::download))
+                        .route(web::head().to(serve::download))
+                        .default_service(web::to(serve::method_not_allowed)),
+                )
+                .route("/healthz", web::get().to(health::healthz))
+                .route("/readyz", web::get().to(health::readyz))
+                .route("/metrics", web::get().to(health::metrics))
+                .default_service(web::to(not_found))
+        })
+        .listen(listener)?
+        .disable_signals()
+        .shutdown_timeout(config.shutdown_grace)
+        .client_request_timeout(Duration::from_secs(config.header_timeout))
+        .client_disconnect_timeout(Duration::from_secs(2))
+        .keep_alive(Duration::from_secs(30))
+        .backlog(4096);
+        if let Some(workers) = config.workers {
+            server = server.workers(workers.max(1));
+        }
+        tracing::info!(
+            %address,
+            replay = state.replay.kind(),
+            issuer = %config.issuer,
+            audience = %config.audience,
+            "download server listening"
+        );
+        Ok(Application {
+            address,
+            server: server.run(),
+            state,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn state(&self) -> web::Data<DownloadState> {
+        self.state.clone()
+    }
+
+    /// A handle to stop the server from elsewhere (`stop(true)` waits for downloads in flight).
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Runs until SIGTERM or SIGINT, then stops accepting and lets downloads in flight finish
+    /// within the grace period.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Runs until `shutdown` completes, then stops gracefully (tests and embedding).
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let stopper = tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections, finishing downloads in flight");
+            handle.stop(true).await;
+        });
+        let result = self.server.await;
+        stopper.abort();
+        result
+    }
+}
+
+async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    crate::problem::DownloadError::NoSuchRoute.respond(crate::negotiate::prefers_html(&req))
+}
+
+/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(true)
+        .try_init();
+}
