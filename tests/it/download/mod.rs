@@ -1,0 +1,3 @@
+//! The download server (Server B) against contract v1.
+
+mod happy_path;

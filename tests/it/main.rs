@@ -1,0 +1,3 @@
+//! One integration-test binary: every test starts the real servers on free loopback ports.
+
+mod download;

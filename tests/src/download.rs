@@ -1,0 +1,215 @@
+//! `DownloadServer`: a real download server on 127.0.0.1:0 with its own key pair, JWKS file and
+//! folder store, plus a client with redirects off.
+
+use download_server::{Application, Config};
+use shared::{Claims, DownloadName, Jti, Minter, ObjectPath, PublicJwks, SigningKey};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use tempfile::TempDir;
+
+/// The on-disk state of a server: kept across restarts.
+pub struct ServerFiles {
+    pub dir: TempDir,
+    pub key: SigningKey,
+}
+
+impl ServerFiles {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("files")).unwrap();
+        let key = SigningKey::generate().unwrap();
+        PublicJwks {
+            keys: vec![key.public_jwk()],
+        }
+        .write_atomically(&dir.path().join("jwks.json"))
+        .unwrap();
+        ServerFiles { dir, key }
+    }
+
+    pub fn files(&self) -> PathBuf {
+        self.dir.path().join("files")
+    }
+
+    pub fn jwks_path(&self) -> PathBuf {
+        self.dir.path().join("jwks.json")
+    }
+
+    pub fn config(&self) -> Config {
+        let mut config = Config::for_tests(
+            self.files().to_string_lossy(),
+            self.jwks_path().to_string_lossy(),
+        );
+        config.issuer = "https://app.test".into();
+        config.audience = "download".into();
+        config
+    }
+}
+
+impl Default for ServerFiles {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub struct DownloadServer {
+    pub address: SocketAddr,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub files: ServerFiles,
+    pub config: Config,
+    handle: actix_web::dev::ServerHandle,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl DownloadServer {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Starts a server after `tweak` has adjusted its config.
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let files = ServerFiles::new();
+        let mut config = files.config();
+        tweak(&mut config);
+        Self::start(files, config).await
+    }
+
+    /// Starts a server on existing files and config (restarts).
+    pub async fn start(files: ServerFiles, config: Config) -> Self {
+        crate::init_test_logging();
+        let app = Application::build(config.clone())
+            .await
+            .expect("download server builds");
+        let address = app.address();
+        // The replay store refuses tokens issued before its epoch (its start, rounded up to the
+        // next second); wait for that second so tokens minted from now on are accepted.
+        let epoch = app
+            .state()
+            .replay
+            .epoch()
+            .await
+            .expect("replay store answers");
+        while shared::time::now_secs() < epoch {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let handle = app.handle();
+        let task = tokio::spawn(app.run_until(std::future::pending()));
+        DownloadServer {
+            address,
+            base: format!("http://{address}"),
+            client: client(),
+            files,
+            config,
+            handle,
+            task,
+        }
+    }
+
+    /// Stops gracefully and hands back the files, so the caller can start again on them.
+    pub async fn stop(self) -> (ServerFiles, Config) {
+        self.handle.stop(true).await;
+        let _ = self.task.await;
+        (self.files, self.config)
+    }
+
+    pub async fn restart(self) -> Self {
+        let (files, config) = self.stop().await;
+        Self::start(files, config).await
+    }
+
+    pub fn put_file(&self, obj: &str, bytes: &[u8]) {
+        let path = self.files.files().join(obj);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    pub fn minter(&self) -> Minter {
+        Minter::new(
+            self.files.key.clone(),
+            &self.config.issuer,
+            &self.config.audience,
+            120,
+        )
+    }
+
+    /// A fresh valid token for `obj`.
+    pub fn mint(&self, obj: &str) -> String {
+        self.minter()
+            .mint("user-1", &ObjectPath::parse(obj).unwrap(), None)
+            .unwrap()
+            .token
+    }
+
+    /// A fresh valid token for `obj` with a download name.
+    pub fn mint_named(&self, obj: &str, name: &str) -> String {
+        let name = DownloadName::sanitize(name);
+        self.minter()
+            .mint("user-1", &ObjectPath::parse(obj).unwrap(), Some(&name))
+            .unwrap()
+            .token
+    }
+
+    /// Valid claims for `obj`, to be altered by a test and signed with `sign`.
+    pub fn claims(&self, obj: &str) -> Claims {
+        let now = shared::time::now_secs();
+        Claims {
+            iss: self.config.issuer.clone(),
+            aud: self.config.audience.clone(),
+            sub: "user-1".into(),
+            jti: Jti::new_random(),
+            iat: now,
+            exp: now + 120,
+            nbf: None,
+            obj: ObjectPath::parse(obj).unwrap(),
+            name: None,
+        }
+    }
+
+    pub fn sign(&self, claims: &Claims) -> String {
+        self.minter().sign(claims).unwrap()
+    }
+
+    pub fn url(&self, token: &str) -> String {
+        format!("{}/d/{token}", self.base)
+    }
+
+    pub async fn get(&self, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(token))
+            .send()
+            .await
+            .expect("request completes")
+    }
+
+    pub async fn head(&self, token: &str) -> reqwest::Response {
+        self.client
+            .head(self.url(token))
+            .send()
+            .await
+            .expect("request completes")
+    }
+
+    pub async fn get_path(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("request completes")
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.get_path("/metrics").await.text().await.unwrap()
+    }
+
+    pub fn files_dir(&self) -> &Path {
+        self.files.dir.path()
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .unwrap()
+}

@@ -1,0 +1,19 @@
+//! Test harness: starts the real servers in-process on free loopback ports, each with a fresh
+//! temp dir, and offers one method per endpoint. Logs stay silent unless `TEST_LOG` is set.
+
+pub mod download;
+pub mod procs;
+
+pub use download::{DownloadServer, ServerFiles};
+
+use std::sync::Once;
+
+/// Sends tracing output to the test's stderr when `TEST_LOG` is set.
+pub fn init_test_logging() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            download_server::startup::init_tracing();
+        }
+    });
+}
