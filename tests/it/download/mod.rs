@@ -1,3 +1,8 @@
 //! The download server (Server B) against contract v1.
 
+mod forge;
 mod happy_path;
+mod ranges;
+mod rejections;
+mod robustness;
+mod single_use;
