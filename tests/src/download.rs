@@ -57,6 +57,7 @@ pub struct DownloadServer {
     pub client: reqwest::Client,
     pub files: ServerFiles,
     pub config: Config,
+    pub state: actix_web::web::Data<download_server::serve::DownloadState>,
     handle: actix_web::dev::ServerHandle,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -93,6 +94,7 @@ impl DownloadServer {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         let handle = app.handle();
+        let state = app.state();
         let task = tokio::spawn(app.run_until(std::future::pending()));
         DownloadServer {
             address,
@@ -100,6 +102,7 @@ impl DownloadServer {
             client: client(),
             files,
             config,
+            state,
             handle,
             task,
         }

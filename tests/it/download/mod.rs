@@ -2,6 +2,7 @@
 
 mod forge;
 mod happy_path;
+mod object_stores;
 mod ranges;
 mod rejections;
 mod robustness;
