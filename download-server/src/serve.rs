@@ -285,18 +285,32 @@ fn is_speculative(req: &HttpRequest) -> bool {
 
 fn storage_error(error: object_store::Error) -> DownloadError {
     match error {
-        object_store::Error::NotFound { .. } => DownloadError::NotFound,
-        // Local stores report a directory or a bad path as these; nothing to serve either way.
-        object_store::Error::InvalidPath { .. } => DownloadError::NotFound,
-        other => {
-            let message = format!("{other}");
-            if message.contains("Is a directory") || message.contains("is a directory") {
-                DownloadError::NotFound
-            } else {
-                DownloadError::StorageUnavailable(message)
-            }
+        object_store::Error::NotFound { .. } | object_store::Error::InvalidPath { .. } => {
+            DownloadError::NotFound
         }
+        other if names_no_object(&other) => DownloadError::NotFound,
+        other => DownloadError::StorageUnavailable(other.to_string()),
     }
+}
+
+/// A local path through a file (`a.txt/b`) or with an over-long segment names no object: 404,
+/// not a storage outage.
+fn names_no_object(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::NotFound
+                    | std::io::ErrorKind::NotADirectory
+                    | std::io::ErrorKind::InvalidFilename
+            )
+        {
+            return true;
+        }
+        current = e.source();
+    }
+    false
 }
 
 #[cfg(test)]

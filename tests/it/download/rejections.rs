@@ -293,11 +293,13 @@ async fn an_obj_outside_the_store_is_refused_and_never_read() {
 }
 
 #[tokio::test]
-async fn a_directory_is_not_a_file() {
+async fn a_directory_or_a_path_through_a_file_names_no_object() {
     let server = DownloadServer::spawn().await;
     server.put_file("dir/inner.txt", b"x");
-    let response = server.get(&server.mint("dir")).await;
-    assert_eq!(response.status(), 404);
+    for obj in ["dir", "dir/inner.txt/deeper", &"n".repeat(300)] {
+        let response = server.get(&server.mint(obj)).await;
+        assert_eq!(response.status(), 404, "{obj}");
+    }
 }
 
 #[tokio::test]
