@@ -1,18 +1,13 @@
 //! The real `download-server` binary: configured from the environment, logs without tokens,
 //! stops cleanly on SIGTERM.
 
+mod common;
+
+use common::free_port;
 use shared::{Minter, ObjectPath, PublicJwks, SigningKey};
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[tokio::test]
 async fn the_binary_serves_once_never_logs_a_token_and_stops_on_sigterm() {
