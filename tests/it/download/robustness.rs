@@ -155,3 +155,76 @@ async fn a_graceful_stop_lets_a_download_in_flight_finish() {
     assert!(received == body);
     stopping.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_request_head_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = DownloadServer::spawn_with(|c| c.header_timeout = 1).await;
+    let mut socket = tokio::net::TcpStream::connect(server.address)
+        .await
+        .unwrap();
+    socket
+        .write_all(b"GET /d/abc HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .unwrap();
+
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        socket.read_to_end(&mut answer),
+    )
+    .await;
+
+    let answer = String::from_utf8_lossy(&answer).to_string();
+    assert!(
+        read.is_ok(),
+        "the server kept a half-sent request open for 10 s"
+    );
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn public_keys_can_come_from_a_jwks_url() {
+    // A plain HTTP server publishing the JWKS, as the app server does at /.well-known/jwks.json.
+    let files = integration_tests::ServerFiles::new();
+    let jwks = std::fs::read_to_string(files.jwks_path()).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let jwks_url = format!(
+        "http://{}/.well-known/jwks.json",
+        listener.local_addr().unwrap()
+    );
+    let publisher = actix_web::HttpServer::new(move || {
+        let jwks = jwks.clone();
+        actix_web::App::new().route(
+            "/.well-known/jwks.json",
+            actix_web::web::get().to(move || {
+                let jwks = jwks.clone();
+                async move {
+                    actix_web::HttpResponse::Ok()
+                        .content_type("application/json")
+                        .body(jwks)
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    let publisher_handle = publisher.handle();
+    tokio::spawn(publisher);
+
+    let mut config = files.config();
+    config.jwks = jwks_url;
+    let server = DownloadServer::start(files, config).await;
+    server.put_file("f.txt", b"via url");
+
+    let response = server.get(&server.mint("f.txt")).await;
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.bytes().await.unwrap().as_ref(), b"via url");
+    publisher_handle.stop(false).await;
+}
