@@ -64,6 +64,11 @@ pub struct Config {
     /// Seconds a client has to send its request head (slow-client protection).
     #[arg(long, env = "DL_HEADER_TIMEOUT", default_value_t = 5)]
     pub header_timeout: u64,
+
+    /// Seconds sent data may stay unacknowledged before a client that stopped reading is cut off
+    /// (TCP_USER_TIMEOUT, Linux). Slow clients that keep reading are never cut off.
+    #[arg(long, env = "DL_SEND_TIMEOUT", default_value_t = 60)]
+    pub send_timeout: u64,
 }
 
 impl Config {

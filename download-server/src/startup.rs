@@ -55,6 +55,7 @@ impl Application {
             .with_context(|| format!("binding {}", config.listen))?;
         let address = listener.local_addr()?;
         let app_state = state.clone();
+        let stall_timeout = Duration::from_secs(config.send_timeout.max(1));
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
@@ -70,6 +71,7 @@ impl Application {
                 .route("/metrics", web::get().to(health::metrics))
                 .default_service(web::to(not_found))
         })
+        .on_connect(move |connection, _| cut_off_stalled_clients(connection, stall_timeout))
         .listen(listener)?
         .disable_signals()
         .shutdown_timeout(config.shutdown_grace)
@@ -128,6 +130,20 @@ impl Application {
         stopper.abort();
         result
     }
+}
+
+/// actix has a timeout for the request head but none for a client that stops reading the body;
+/// the kernel's TCP_USER_TIMEOUT bounds how long sent data may stay unacknowledged (zero-window
+/// stalls included), so a stalled download cannot hold a connection and its file forever.
+fn cut_off_stalled_clients(connection: &dyn std::any::Any, timeout: Duration) {
+    #[cfg(target_os = "linux")]
+    if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>()
+        && let Err(error) = socket2::SockRef::from(tcp).set_tcp_user_timeout(Some(timeout))
+    {
+        tracing::debug!(%error, "could not set TCP_USER_TIMEOUT");
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (connection, timeout);
 }
 
 async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {

@@ -228,3 +228,48 @@ async fn public_keys_can_come_from_a_jwks_url() {
     assert_eq!(response.bytes().await.unwrap().as_ref(), b"via url");
     publisher_handle.stop(false).await;
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_cut_off_and_the_download_released() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = DownloadServer::spawn_with(|c| c.send_timeout = 1).await;
+    let len = 48 * 1024 * 1024;
+    server.put_file("stall.bin", &vec![1u8; len]);
+    let token = server.mint("stall.bin");
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(16 * 1024).unwrap();
+    let mut stream = socket.connect(server.address).await.unwrap();
+    stream
+        .write_all(format!("GET /d/{token} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut first = vec![0u8; 4096];
+    let _ = stream.read(&mut first).await.unwrap();
+
+    // Stop reading: the server's unacknowledged data sits in a zero window.
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        stream.read_to_end(&mut rest),
+    )
+    .await;
+
+    assert!(
+        read.is_ok(),
+        "the connection should have been cut, not kept open"
+    );
+    assert!(
+        rest.len() + 4096 < len,
+        "received {} of {len} bytes: the stall was not cut off",
+        rest.len()
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !server.metrics().await.contains("downloads_in_flight 0") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stalled download was never released"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
