@@ -149,4 +149,15 @@ mod tests {
         assert_eq!(evaluate(Some(&r), Some(&other), 10, &v), RangeRequest::Full);
         assert_eq!(evaluate(Some(&r), Some(&weak), 10, &v), RangeRequest::Full);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn a_partial_range_always_lies_inside_the_object(header in "bytes=[0-9]{0,4}-[0-9]{0,4}", len in 0u64..5000) {
+            let v = Validators { etag: None, last_modified: SystemTime::UNIX_EPOCH };
+            let Ok(value) = HeaderValue::from_str(&header) else { return Ok(()) };
+            if let RangeRequest::Partial { start, end } = evaluate(Some(&value), None, len, &v) {
+                proptest::prop_assert!(start <= end && end < len, "{header} on {len}: {start}-{end}");
+            }
+        }
+    }
 }

@@ -179,4 +179,27 @@ mod tests {
         assert!(!is_download_typ(Some("at+jwt")));
         assert!(!is_download_typ(None));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+        #[test]
+        fn arbitrary_input_is_refused_without_panicking(token in "[A-Za-z0-9_.=+/-]{0,300}|\\PC{0,100}") {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let verifier = runtime.block_on(test_verifier());
+            proptest::prop_assert!(verifier.verify_with_current_keys(&token).is_err());
+        }
+    }
+
+    async fn test_verifier() -> Verifier {
+        let dir = tempfile::tempdir().unwrap();
+        let key = shared::SigningKey::generate().unwrap();
+        let path = dir.path().join("jwks.json");
+        shared::PublicJwks {
+            keys: vec![key.public_jwk()],
+        }
+        .write_atomically(&path)
+        .unwrap();
+        let keys = KeyStore::load(path.to_str().unwrap()).await.unwrap();
+        Verifier::new(keys, "iss", "download", 600, 30)
+    }
 }
