@@ -1,0 +1,65 @@
+//! `CurrentUser`: the signed-in user behind the session cookie, as an extractor. The API flavour
+//! answers 401; `PageUser` sends a browser to the login page instead.
+
+use crate::error::AppError;
+use crate::routes::pages::PageError;
+use crate::state::AppState;
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::future::LocalBoxFuture;
+
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub user_id: String,
+    pub username: String,
+    pub session_id: String,
+    pub csrf_token: String,
+}
+
+impl FromRequest for CurrentUser {
+    type Error = AppError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let cookie = state
+            .as_ref()
+            .and_then(|s| req.cookie(s.sessions.cookie_name))
+            .map(|c| c.value().to_owned());
+        Box::pin(async move {
+            let (Some(state), Some(cookie)) = (state, cookie) else {
+                return Err(AppError::Unauthorized);
+            };
+            let session = state
+                .sessions
+                .resolve(&state.pool, &cookie)
+                .await?
+                .ok_or(AppError::Unauthorized)?;
+            Ok(CurrentUser {
+                user_id: session.user_id,
+                username: session.username,
+                session_id: session.id,
+                csrf_token: session.csrf_token,
+            })
+        })
+    }
+}
+
+/// The signed-in user of a page; anyone else is redirected to `/login`.
+pub struct PageUser(pub CurrentUser);
+
+impl FromRequest for PageUser {
+    type Error = PageError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let user = CurrentUser::from_request(req, payload);
+        Box::pin(async move {
+            match user.await {
+                Ok(user) => Ok(PageUser(user)),
+                Err(AppError::Unauthorized) => Err(PageError::SignedOut),
+                Err(other) => Err(PageError::App(other)),
+            }
+        })
+    }
+}

@@ -1,0 +1,51 @@
+//! Command line: serve (the default), or `user add NAME --password-stdin`.
+
+use crate::auth::accounts;
+use crate::config::Config;
+use crate::db;
+use crate::domain::{Password, Username};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "app-server", version, about = "Accounts, uploads and single-use download links")]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum UserAction {
+    /// Create an account; the password is read from the first line of standard input.
+    Add {
+        name: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+/// `user add`: creates the account in the configured database.
+pub async fn add_user(config: &Config, name: &str, mut input: impl std::io::BufRead) -> anyhow::Result<String> {
+    let username = Username::parse(name).map_err(anyhow::Error::msg)?;
+    let mut line = String::new();
+    input.read_line(&mut line).context("reading the password from standard input")?;
+    let password = Password::parse_new(line.trim_end_matches(['\r', '\n']).to_owned()).map_err(anyhow::Error::msg)?;
+    std::fs::create_dir_all(&config.data_dir)?;
+    let pool = db::open(&config.database_url()).await?;
+    let id = accounts::create(&pool, &username, &password)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message()))?;
+    pool.close().await;
+    Ok(id)
+}

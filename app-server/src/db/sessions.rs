@@ -1,0 +1,117 @@
+//! The `sessions` table: one row per signed-in device, found by the hash of its cookie secret.
+
+use super::Pool;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionRow {
+    pub id: String,
+    pub user_id: String,
+    pub username: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub idle_expires_at: i64,
+    pub expires_at: i64,
+    pub user_agent: String,
+    pub ip: String,
+    pub csrf_token: String,
+}
+
+pub struct NewSession<'a> {
+    pub id: &'a str,
+    pub token_hash: &'a str,
+    pub user_id: &'a str,
+    pub now: i64,
+    pub idle_expires_at: i64,
+    pub expires_at: i64,
+    pub user_agent: &'a str,
+    pub ip: &'a str,
+    pub csrf_token: &'a str,
+}
+
+pub async fn insert(pool: &Pool, s: &NewSession<'_>) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO sessions (id, token_hash, user_id, created_at, last_seen_at, idle_expires_at,
+                               expires_at, user_agent, ip, csrf_token)
+         VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(s.id)
+    .bind(s.token_hash)
+    .bind(s.user_id)
+    .bind(s.now)
+    .bind(s.idle_expires_at)
+    .bind(s.expires_at)
+    .bind(s.user_agent)
+    .bind(s.ip)
+    .bind(s.csrf_token)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+const COLUMNS: &str = "s.id, s.user_id, u.username, s.created_at, s.last_seen_at, \
+    s.idle_expires_at, s.expires_at, s.user_agent, s.ip, s.csrf_token";
+
+/// The live session whose cookie secret hashes to `token_hash`.
+pub async fn live_by_token_hash(
+    pool: &Pool,
+    token_hash: &str,
+    now: i64,
+) -> sqlx::Result<Option<SessionRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id
+         WHERE s.token_hash = $1 AND s.idle_expires_at > $2 AND s.expires_at > $2"
+    )))
+    .bind(token_hash)
+    .bind(now)
+    .fetch_optional(pool)
+    .await
+}
+
+pub async fn live_for_user(pool: &Pool, user_id: &str, now: i64) -> sqlx::Result<Vec<SessionRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id
+         WHERE s.user_id = $1 AND s.idle_expires_at > $2 AND s.expires_at > $2
+         ORDER BY s.last_seen_at DESC, s.id"
+    )))
+    .bind(user_id)
+    .bind(now)
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn touch(pool: &Pool, id: &str, now: i64, idle_expires_at: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE sessions SET last_seen_at = $1, idle_expires_at = $2 WHERE id = $3")
+        .bind(now)
+        .bind(idle_expires_at)
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Deletes one of `user_id`'s sessions; `Ok(false)` when it is not theirs or does not exist.
+pub async fn delete(pool: &Pool, user_id: &str, id: &str) -> sqlx::Result<bool> {
+    let result = sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
+        .bind(id)
+        .bind(user_id)
+        .execute(pool)
+        .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+pub async fn delete_others(pool: &Pool, user_id: &str, keep_id: &str) -> sqlx::Result<u64> {
+    let result = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
+        .bind(user_id)
+        .bind(keep_id)
+        .execute(pool)
+        .await?;
+    Ok(result.rows_affected())
+}
+
+pub async fn delete_expired(pool: &Pool, now: i64) -> sqlx::Result<u64> {
+    let result = sqlx::query("DELETE FROM sessions WHERE idle_expires_at <= $1 OR expires_at <= $1")
+        .bind(now)
+        .execute(pool)
+        .await?;
+    Ok(result.rows_affected())
+}

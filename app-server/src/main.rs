@@ -1,0 +1,20 @@
+//! `app-server`: parses the command line, starts logging, then serves or runs a command.
+#![forbid(unsafe_code)]
+
+use app_server::cli::{Cli, Command, UserAction, add_user};
+use app_server::{Application, startup};
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    startup::init_tracing();
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::User { action: UserAction::Add { name, .. } }) => {
+            let id = add_user(&cli.config, &name, std::io::stdin().lock()).await?;
+            println!("created user {name} ({id})");
+        }
+        None => Application::build(cli.config).await?.run_until_stopped().await?,
+    }
+    Ok(())
+}

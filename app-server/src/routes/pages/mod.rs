@@ -1,0 +1,134 @@
+//! Server-rendered HTML pages (askama), working without JavaScript. Every form carries the
+//! session's CSRF token; signed-out visitors are sent to `/login`.
+
+mod account;
+mod files;
+mod login;
+mod sessions;
+
+use crate::error::AppError;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError, web};
+use askama::Template;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::FormConfig::default().limit(16 * 1024).error_handler(|error, _| {
+        PageError::App(AppError::bad(format!("The form was incomplete or malformed ({error}).")))
+            .into()
+    }))
+    .route("/login", web::get().to(login::show))
+    .route("/login", web::post().to(login::submit))
+    .route("/signup", web::get().to(login::show_signup))
+    .route("/signup", web::post().to(login::submit_signup))
+    .route("/logout", web::post().to(account::logout))
+    .route("/password", web::get().to(account::show_password))
+    .route("/password", web::post().to(account::change_password))
+    .route("/", web::get().to(files::show))
+    .route("/files", web::post().to(files::upload))
+    .route("/files/{id}/download", web::post().to(files::download))
+    .route("/files/{id}/delete", web::post().to(files::delete))
+    .route("/sessions", web::get().to(sessions::show))
+    .route("/sessions/revoke-others", web::post().to(sessions::revoke_others))
+    .route("/sessions/{id}/revoke", web::post().to(sessions::revoke))
+    .default_service(web::to(|| async { Err::<HttpResponse, _>(PageError::App(AppError::NotFound)) }));
+}
+
+/// A page's failure: signed out (go log in) or an error shown as a readable page.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    #[error("signed out")]
+    SignedOut,
+    #[error(transparent)]
+    App(#[from] AppError),
+}
+
+impl From<sqlx::Error> for PageError {
+    fn from(error: sqlx::Error) -> Self {
+        PageError::App(error.into())
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: String,
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            PageError::SignedOut => StatusCode::SEE_OTHER,
+            PageError::App(error) => error.status_code(),
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            PageError::SignedOut => see_other("/login"),
+            PageError::App(error) => {
+                crate::error::log(error);
+                let status = error.status_code();
+                let title = match status {
+                    StatusCode::NOT_FOUND => "Not found",
+                    StatusCode::FORBIDDEN => "Not allowed",
+                    StatusCode::TOO_MANY_REQUESTS => "Slow down",
+                    s if s.is_server_error() => "Something went wrong",
+                    _ => "That did not work",
+                };
+                let mut response = html(status, &ErrorPage { title, message: error.message() });
+                if let AppError::TooManyRequests { retry_after } = error {
+                    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+                }
+                response
+            }
+        }
+    }
+}
+
+pub fn html(status: StatusCode, page: &impl Template) -> HttpResponse {
+    match page.render() {
+        Ok(body) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .body(body),
+        Err(error) => {
+            tracing::error!(%error, "rendering a page failed");
+            HttpResponse::InternalServerError().body("Something went wrong.")
+        }
+    }
+}
+
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
+}
+
+/// One-word notices in a redirect's query string map to fixed sentences, so a link cannot put
+/// arbitrary text on the page.
+#[derive(serde::Deserialize, Default)]
+pub struct Notice {
+    notice: Option<String>,
+}
+
+impl Notice {
+    pub fn text(&self) -> Option<&'static str> {
+        Some(match self.notice.as_deref()? {
+            "uploaded" => "File uploaded.",
+            "deleted" => "File deleted.",
+            "revoked" => "That device was signed out.",
+            "others" => "Every other device was signed out.",
+            "signed-out" => "You are signed out.",
+            "welcome" => "Welcome! Your account is ready.",
+            _ => return None,
+        })
+    }
+}
+
+/// A form that carries only the CSRF token (buttons such as Delete and Sign out).
+#[derive(serde::Deserialize)]
+pub struct CsrfForm {
+    pub csrf: String,
+}

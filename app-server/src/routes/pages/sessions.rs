@@ -1,0 +1,124 @@
+//! `/sessions`: every device the person is signed in on, with Sign out buttons.
+
+use super::{CsrfForm, Notice, PageError, html, see_other};
+use crate::auth::PageUser;
+use crate::csrf::check_form_token;
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::{db, time_fmt};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+
+struct SessionView {
+    id: String,
+    device: String,
+    user_agent: String,
+    ip: String,
+    created: String,
+    last_seen: String,
+    current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "sessions.html")]
+struct SessionsPage<'a> {
+    username: &'a str,
+    csrf: &'a str,
+    sessions: Vec<SessionView>,
+    notice: Option<&'static str>,
+}
+
+pub async fn show(
+    state: web::Data<AppState>,
+    PageUser(user): PageUser,
+    notice: web::Query<Notice>,
+) -> Result<HttpResponse, PageError> {
+    let sessions = db::sessions::live_for_user(&state.pool, &user.user_id, shared::time::now_secs())
+        .await?
+        .into_iter()
+        .map(|s| SessionView {
+            device: describe_device(&s.user_agent),
+            current: s.id == user.session_id,
+            created: time_fmt::readable(s.created_at),
+            last_seen: time_fmt::readable(s.last_seen_at),
+            id: s.id,
+            user_agent: s.user_agent,
+            ip: s.ip,
+        })
+        .collect();
+    let page = SessionsPage { username: &user.username, csrf: &user.csrf_token, sessions, notice: notice.text() };
+    Ok(html(StatusCode::OK, &page))
+}
+
+pub async fn revoke(
+    state: web::Data<AppState>,
+    PageUser(user): PageUser,
+    id: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, PageError> {
+    check_form_token(&user.csrf_token, &form.csrf)?;
+    if !db::sessions::delete(&state.pool, &user.user_id, &id).await? {
+        return Err(AppError::NotFound.into());
+    }
+    if *id == user.session_id {
+        return Ok(see_other("/login?notice=signed-out"));
+    }
+    Ok(see_other("/sessions?notice=revoked"))
+}
+
+pub async fn revoke_others(
+    state: web::Data<AppState>,
+    PageUser(user): PageUser,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, PageError> {
+    check_form_token(&user.csrf_token, &form.csrf)?;
+    db::sessions::delete_others(&state.pool, &user.user_id, &user.session_id).await?;
+    Ok(see_other("/sessions?notice=others"))
+}
+
+/// "Firefox on Linux" from a User-Agent string; the full string is in the tooltip.
+fn describe_device(user_agent: &str) -> String {
+    let ua = user_agent;
+    let browser = [
+        ("Edg/", "Edge"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+        ("reqwest", "a program"),
+    ]
+    .iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| *name);
+    let system = [
+        ("Android", "Android"),
+        ("iPhone", "iPhone"),
+        ("iPad", "iPad"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("CrOS", "ChromeOS"),
+        ("Linux", "Linux"),
+    ]
+    .iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| *name);
+    match (browser, system) {
+        (Some(b), Some(s)) => format!("{b} on {s}"),
+        (Some(b), None) => b.to_owned(),
+        (None, Some(s)) => format!("A browser on {s}"),
+        (None, None) if ua.is_empty() => "Unknown device".to_owned(),
+        (None, None) => ua.chars().take(40).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn devices_are_named_readably() {
+        let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36";
+        assert_eq!(super::describe_device(chrome), "Chrome on Linux");
+        assert_eq!(super::describe_device("curl/8.5.0"), "curl");
+        assert_eq!(super::describe_device(""), "Unknown device");
+    }
+}

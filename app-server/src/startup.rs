@@ -1,0 +1,150 @@
+//! Builds the server: opens the database (migrating it), the object store and the key ring,
+//! binds the listener (port 0 allowed) and returns a handle that knows its real address.
+
+use crate::auth::session::SessionPolicy;
+use crate::auth::throttle::LoginThrottle;
+use crate::config::Config;
+use crate::keys::KeyRing;
+use crate::state::AppState;
+use crate::{access_log, auth, csrf, db, routes, security_headers, storage};
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
+
+pub struct Application {
+    address: SocketAddr,
+    public_url: url::Url,
+    server: Server,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating {}", config.data_dir.display()))?;
+        if config.download_base.cannot_be_a_base() {
+            anyhow::bail!("--download-base must be an http(s) URL");
+        }
+        let pool = db::open(&config.database_url()).await?;
+        let store = storage::open(&config.store_spec())
+            .with_context(|| format!("opening the object store {}", config.store_spec()))?;
+        let keys = KeyRing::load(&config)?;
+        tokio::task::spawn_blocking(auth::password::warm_up).await?;
+
+        let listener = TcpListener::bind(config.listen)
+            .with_context(|| format!("binding {}", config.listen))?;
+        let address = listener.local_addr()?;
+        let public_url = match &config.public_url {
+            Some(url) => url.clone(),
+            None => format!("http://{address}").parse()?,
+        };
+        let https = public_url.scheme() == "https";
+        let download_origin = config.download_base.origin().ascii_serialization();
+        let state = web::Data::new(AppState {
+            pool: pool.clone(),
+            store,
+            keys,
+            sessions: SessionPolicy::new(https, config.session_idle, config.session_max),
+            throttle: LoginThrottle::new(config.login_attempts, Duration::from_secs(config.login_lockout)),
+            public_origin: public_url.origin().ascii_serialization(),
+            download_base: config.download_base.clone(),
+            allow_signup: config.allow_signup,
+            max_upload: config.max_upload,
+        });
+        spawn_expired_session_sweeper(pool);
+
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(from_fn(csrf::refuse_cross_site))
+                .wrap(security_headers::middleware(&download_origin))
+                .wrap(from_fn(access_log::access_log))
+                .configure(routes::configure)
+        })
+        .listen(listener)?
+        .disable_signals()
+        .shutdown_timeout(10)
+        .client_request_timeout(Duration::from_secs(10));
+        if let Some(workers) = config.workers {
+            server = server.workers(workers.max(1));
+        }
+        tracing::info!(%address, public_url = %public_url, download_base = %config.download_base, "app server listening");
+        Ok(Application { address, public_url, server: server.run() })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The URL people use (the configured `--public-url`, else `http://<address>`).
+    pub fn public_url(&self) -> &url::Url {
+        &self.public_url
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Runs until SIGTERM or SIGINT.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Runs until `shutdown` completes, then stops gracefully (tests and embedding).
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let stopper = tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("app server shutting down");
+            handle.stop(true).await;
+        });
+        let result = self.server.await;
+        stopper.abort();
+        result
+    }
+}
+
+/// Expired rows are refused on read anyway; this only keeps the table small.
+fn spawn_expired_session_sweeper(pool: db::Pool) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            every.tick().await;
+            if let Err(error) = db::sessions::delete_expired(&pool, shared::time::now_secs()).await {
+                tracing::warn!(%error, "could not sweep expired sessions");
+            }
+        }
+    });
+}
+
+/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+}
