@@ -41,6 +41,15 @@ pub struct Config {
     #[arg(long, env = "DL_REPLAY", default_value = "memory")]
     pub replay: String,
 
+    /// Prefix of every key the Redis replay store writes, so several deployments can share one
+    /// Redis.
+    #[arg(long, env = "DL_REPLAY_PREFIX", default_value = "dl:")]
+    pub replay_prefix: String,
+
+    /// Milliseconds a replay-store call may take before the request fails closed (503).
+    #[arg(long, env = "DL_REPLAY_TIMEOUT_MS", default_value_t = 250)]
+    pub replay_timeout_ms: u64,
+
     /// Longest accepted token lifetime (`exp - iat`), in seconds.
     #[arg(long, env = "DL_MAX_TOKEN_LIFETIME", default_value_t = 600)]
     pub max_token_lifetime: u32,
@@ -81,6 +90,16 @@ impl Config {
         config.shutdown_grace = 5;
         config.workers = Some(2);
         config
+    }
+
+    pub fn replay_options(&self) -> crate::replay::ReplayOptions {
+        crate::replay::ReplayOptions {
+            spec: self.replay.clone(),
+            prefix: self.replay_prefix.clone(),
+            timeout: Duration::from_millis(self.replay_timeout_ms.max(1)),
+            leeway: self.leeway,
+            max_lifetime: self.max_token_lifetime,
+        }
     }
 
     pub fn shutdown_grace(&self) -> Duration {

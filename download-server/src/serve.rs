@@ -135,14 +135,21 @@ async fn serve(
         return Ok(("head", response.body(SizedStream::new(len, empty))));
     }
 
-    if state.replay.consume(&claims.jti, claims.exp).await? == Consumed::AlreadyUsed {
-        return Err(DownloadError::AlreadyUsed);
-    }
+    let receipt = match state
+        .replay
+        .consume(&claims.jti, claims.iat, claims.exp)
+        .await?
+    {
+        Consumed::First(receipt) => receipt,
+        Consumed::AlreadyUsed => return Err(DownloadError::AlreadyUsed),
+        Consumed::BeforeEpoch => return Err(DownloadError::BeforeEpoch),
+    };
     let body = match open_body(state, &location, probe, start..end_exclusive).await {
         Ok(body) => body,
         Err(error) => {
             // Nothing was sent: give the token back so the person can retry.
-            if let Err(release_error) = state.replay.release(&claims.jti, claims.exp).await {
+            let released = state.replay.release(&claims.jti, claims.exp, receipt);
+            if let Err(release_error) = released.await {
                 tracing::warn!(error = %release_error, jti = %claims.jti, "could not release jti");
             }
             return Err(error);

@@ -5,11 +5,14 @@ use download_server::{Application, Config};
 use shared::{Claims, DownloadName, Jti, Minter, ObjectPath, PublicJwks, SigningKey};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tempfile::TempDir;
 
-/// The on-disk state of a server: kept across restarts.
+/// The on-disk state of a server: kept across restarts, and shared by instances that serve the
+/// same files with the same keys.
+#[derive(Clone)]
 pub struct ServerFiles {
-    pub dir: TempDir,
+    pub dir: Arc<TempDir>,
     pub key: SigningKey,
 }
 
@@ -23,7 +26,10 @@ impl ServerFiles {
         }
         .write_atomically(&dir.path().join("jwks.json"))
         .unwrap();
-        ServerFiles { dir, key }
+        ServerFiles {
+            dir: Arc::new(dir),
+            key,
+        }
     }
 
     pub fn files(&self) -> PathBuf {
@@ -84,12 +90,7 @@ impl DownloadServer {
         let address = app.address();
         // The replay store refuses tokens issued before its epoch (its start, rounded up to the
         // next second); wait for that second so tokens minted from now on are accepted.
-        let epoch = app
-            .state()
-            .replay
-            .epoch()
-            .await
-            .expect("replay store answers");
+        let epoch = wait_for_epoch(&app).await;
         while shared::time::now_secs() < epoch {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
@@ -106,6 +107,12 @@ impl DownloadServer {
             handle,
             task,
         }
+    }
+
+    /// Another instance over the same files and keys with the same config (the Redis tests run
+    /// several behind one replay store).
+    pub async fn spawn_peer(&self) -> Self {
+        Self::start(self.files.clone(), self.config.clone()).await
     }
 
     /// Stops gracefully and hands back the files, so the caller can start again on them.
@@ -207,6 +214,17 @@ impl DownloadServer {
     pub fn files_dir(&self) -> &Path {
         self.files.dir.path()
     }
+}
+
+/// The replay store's epoch, once it knows one (a Redis store connects in the background).
+async fn wait_for_epoch(app: &Application) -> i64 {
+    for _ in 0..250 {
+        if let Ok(epoch) = app.state().replay.epoch().await {
+            return epoch;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the replay store did not answer within 5 s");
 }
 
 pub fn client() -> reqwest::Client {

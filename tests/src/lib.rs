@@ -3,6 +3,7 @@
 
 pub mod download;
 pub mod procs;
+pub mod redis;
 
 pub use download::{DownloadServer, ServerFiles};
 

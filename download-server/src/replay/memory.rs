@@ -6,7 +6,7 @@
 //! own `exp` (a signed claim, so every request with one token agrees on the slot); a slot holds a
 //! plain hash set of 128-bit ids and is dropped whole once `exp` + leeway has passed.
 
-use super::{Consumed, ReplayUnavailable};
+use super::{Consumed, Receipt, ReplayUnavailable};
 use shared::Jti;
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -78,7 +78,8 @@ impl MemoryReplayStore {
             slot.ids = HashSet::default();
         }
         Ok(if slot.ids.insert(jti.as_u128()) {
-            Consumed::First
+            // One process, one lock: only the consumer can release, so no receipt is needed.
+            Consumed::First(Receipt(0))
         } else {
             Consumed::AlreadyUsed
         })
@@ -156,7 +157,7 @@ mod tests {
         let (jti, exp) = (Jti::new_random(), 1_000_100);
         assert_eq!(
             store.consume_at(&jti, exp, 1_000_000).unwrap(),
-            Consumed::First
+            Consumed::First(Receipt(0))
         );
         assert_eq!(
             store.consume_at(&jti, exp, 1_000_001).unwrap(),
@@ -174,7 +175,7 @@ mod tests {
         store.release(&jti, exp);
         assert_eq!(
             store.consume_at(&jti, exp, exp - 9).unwrap(),
-            Consumed::First
+            Consumed::First(Receipt(0))
         );
     }
 
@@ -202,7 +203,7 @@ mod tests {
         // Once the first second is past its retention the slot is recycled.
         assert_eq!(
             store.consume_at(&b, exp + ring, exp + 31).unwrap(),
-            Consumed::First
+            Consumed::First(Receipt(0))
         );
         // And the old second now reads as used (refused), never as fresh.
         assert_eq!(
@@ -219,7 +220,7 @@ mod tests {
         let firsts: usize = std::thread::scope(|s| {
             let handles: Vec<_> = (0..16)
                 .map(|_| {
-                    s.spawn(|| (store.consume(&jti, exp).unwrap() == Consumed::First) as usize)
+                    s.spawn(|| (store.consume(&jti, exp).unwrap() == Consumed::First(Receipt(0))) as usize)
                 })
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).sum()

@@ -4,17 +4,39 @@
 //! which one it talks to.
 
 pub mod memory;
+pub mod redis;
 
 pub use memory::MemoryReplayStore;
+pub use redis::RedisReplayStore;
 use shared::Jti;
+use std::time::Duration;
 
 /// What consuming a `jti` found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Consumed {
-    /// This request is the one and only use.
-    First,
+    /// This request is the one and only use; the receipt lets it release exactly its own mark.
+    First(Receipt),
     /// Someone used this token before.
     AlreadyUsed,
+    /// The token was issued before the store's epoch: the store cannot know whether it was used.
+    BeforeEpoch,
+}
+
+/// Proof of one particular consumption, so a release never deletes another request's mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receipt(pub u128);
+
+/// How the replay store is opened: the backend URL and its tuning.
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    /// `memory`, or `redis://host:port/db` / `rediss://...`.
+    pub spec: String,
+    /// Prepended to every Redis key, so deployments can share one Redis.
+    pub prefix: String,
+    /// Longest a Redis call may take before the request fails closed.
+    pub timeout: Duration,
+    pub leeway: u32,
+    pub max_lifetime: u32,
 }
 
 /// The store cannot answer: the caller must fail closed (503), never serve.
@@ -24,25 +46,45 @@ pub struct ReplayUnavailable(pub String);
 
 pub enum ReplayStore {
     Memory(MemoryReplayStore),
+    Redis(RedisReplayStore),
 }
 
 impl ReplayStore {
     /// Opens the backend named by `--replay`. `leeway` and `max_lifetime` bound how long a `jti`
     /// must be remembered: until its token's `exp` + leeway.
-    pub async fn open(spec: &str, leeway: u32, max_lifetime: u32) -> anyhow::Result<Self> {
-        match spec {
+    pub fn open(options: &ReplayOptions) -> anyhow::Result<Self> {
+        let (leeway, max_lifetime) = (
+            i64::from(options.leeway),
+            i64::from(options.max_lifetime),
+        );
+        match options.spec.as_str() {
             "memory" | "memory://" | "memory:///" => Ok(ReplayStore::Memory(
-                MemoryReplayStore::new(i64::from(leeway), i64::from(max_lifetime)),
+                MemoryReplayStore::new(leeway, max_lifetime),
             )),
-            other => anyhow::bail!("unsupported replay store {other:?} (use memory)"),
+            url if url.starts_with("redis://") || url.starts_with("rediss://") => {
+                Ok(ReplayStore::Redis(RedisReplayStore::new(
+                    url,
+                    &options.prefix,
+                    leeway,
+                    options.timeout,
+                )?))
+            }
+            _ => anyhow::bail!("unsupported replay store (use memory, redis:// or rediss://)"),
         }
     }
 
-    /// Atomically marks `jti` used. Of any number of concurrent calls with one `jti`, exactly one
-    /// gets `First`.
-    pub async fn consume(&self, jti: &Jti, exp: i64) -> Result<Consumed, ReplayUnavailable> {
+    /// Atomically marks `jti` used, unless its token was issued (`iat`) before the epoch. Of any
+    /// number of concurrent calls with one `jti`, exactly one gets `First`.
+    pub async fn consume(
+        &self,
+        jti: &Jti,
+        iat: i64,
+        exp: i64,
+    ) -> Result<Consumed, ReplayUnavailable> {
         match self {
+            ReplayStore::Memory(m) if iat < m.epoch() => Ok(Consumed::BeforeEpoch),
             ReplayStore::Memory(m) => m.consume(jti, exp),
+            ReplayStore::Redis(r) => r.consume(jti, iat, exp).await,
         }
     }
 
@@ -50,24 +92,32 @@ impl ReplayStore {
     pub async fn is_used(&self, jti: &Jti, exp: i64) -> Result<bool, ReplayUnavailable> {
         match self {
             ReplayStore::Memory(m) => m.is_used(jti, exp),
+            ReplayStore::Redis(r) => r.is_used(jti).await,
         }
     }
 
-    /// Forgets a use this request made, when it failed before sending the first byte.
-    pub async fn release(&self, jti: &Jti, exp: i64) -> Result<(), ReplayUnavailable> {
+    /// Forgets the use `receipt` made, when its request failed before sending the first byte.
+    pub async fn release(
+        &self,
+        jti: &Jti,
+        exp: i64,
+        receipt: Receipt,
+    ) -> Result<(), ReplayUnavailable> {
         match self {
             ReplayStore::Memory(m) => {
                 m.release(jti, exp);
                 Ok(())
             }
+            ReplayStore::Redis(r) => r.release(jti, receipt).await,
         }
     }
 
     /// Tokens issued (`iat`) before this second are refused: the store cannot know whether they
-    /// were used before it started.
+    /// were used before it started (memory) or before Redis lost its data (Redis).
     pub async fn epoch(&self) -> Result<i64, ReplayUnavailable> {
         match self {
             ReplayStore::Memory(m) => Ok(m.epoch()),
+            ReplayStore::Redis(r) => r.epoch(),
         }
     }
 
@@ -75,6 +125,7 @@ impl ReplayStore {
     pub async fn ready(&self) -> bool {
         match self {
             ReplayStore::Memory(_) => true,
+            ReplayStore::Redis(r) => r.ready().await,
         }
     }
 
@@ -88,10 +139,14 @@ impl ReplayStore {
                     loop {
                         tick.tick().await;
                         let Some(store) = store.upgrade() else { return };
-                        let ReplayStore::Memory(m) = &*store;
-                        m.sweep(shared::time::now_secs());
+                        if let ReplayStore::Memory(m) = &*store {
+                            m.sweep(shared::time::now_secs());
+                        }
                     }
                 });
+            }
+            ReplayStore::Redis(_) => {
+                tokio::spawn(RedisReplayStore::maintain(std::sync::Arc::downgrade(self)));
             }
         }
     }
@@ -99,6 +154,7 @@ impl ReplayStore {
     pub fn kind(&self) -> &'static str {
         match self {
             ReplayStore::Memory(_) => "memory",
+            ReplayStore::Redis(_) => "redis",
         }
     }
 }

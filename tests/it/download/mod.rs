@@ -4,6 +4,7 @@ mod forge;
 mod happy_path;
 mod object_stores;
 mod ranges;
+mod redis_replay;
 mod rejections;
 mod robustness;
 mod single_use;

@@ -1,0 +1,293 @@
+//! The Redis (or Valkey) replay store, shared by every download-server instance.
+//!
+//! One script call per consumption, atomic on the server: read the epoch (setting it to now when
+//! it is missing, i.e. Redis lost its data), refuse a token issued before it, then
+//! `SET key receipt EXAT t NX`. Epoch check and consumption happen in one step, so a Redis that
+//! restarts empty between them cannot let a used token through. Every call is bounded by a short
+//! timeout and any error or delay fails closed.
+
+use super::{Consumed, Receipt, ReplayUnavailable};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use shared::Jti;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+/// Keys outlive `exp` + leeway by this much, so clock skew between instances and Redis can never
+/// let a key vanish while its token is still accepted somewhere.
+const TTL_MARGIN_SECS: i64 = 60;
+const UNKNOWN_EPOCH: i64 = i64::MIN;
+
+const CONSUME: &str = r"
+local epoch = redis.call('GET', KEYS[2])
+if not epoch then
+  redis.call('SET', KEYS[2], ARGV[3])
+  epoch = ARGV[3]
+end
+epoch = tonumber(epoch)
+if tonumber(ARGV[4]) < epoch then return {2, epoch} end
+if redis.call('SET', KEYS[1], ARGV[1], 'EXAT', ARGV[2], 'NX') then return {0, epoch} end
+return {1, epoch}
+";
+
+/// Deletes the key only when it still holds this request's receipt.
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+";
+
+pub struct RedisReplayStore {
+    client: redis::Client,
+    /// Set once the first connection succeeds; reconnection is the manager's job from then on.
+    conn: Arc<OnceLock<ConnectionManager>>,
+    prefix: String,
+    epoch_key: String,
+    /// The last epoch Redis reported; refreshed by every consume and once a second.
+    epoch: AtomicI64,
+    retain_after_exp: i64,
+    timeout: Duration,
+    consume_script: redis::Script,
+    release_script: redis::Script,
+    /// Receipts are this process's random id plus a counter: unique across instances without a
+    /// random draw per request.
+    instance: u64,
+    counter: AtomicU64,
+}
+
+impl RedisReplayStore {
+    /// Checks the URL and returns at once; the connection is made in the background
+    /// (`spawn_maintenance`), so a download server started before its Redis comes up is simply
+    /// not ready until it does.
+    pub fn new(url: &str, prefix: &str, leeway: i64, timeout: Duration) -> anyhow::Result<Self> {
+        let client = redis::Client::open(url)
+            .map_err(|e| anyhow::anyhow!("invalid replay store URL: {e}"))?;
+        Ok(RedisReplayStore {
+            client,
+            conn: Arc::new(OnceLock::new()),
+            prefix: prefix.to_owned(),
+            epoch_key: format!("{prefix}epoch"),
+            epoch: AtomicI64::new(UNKNOWN_EPOCH),
+            retain_after_exp: leeway + TTL_MARGIN_SECS,
+            timeout,
+            consume_script: redis::Script::new(CONSUME),
+            release_script: redis::Script::new(RELEASE),
+            instance: uuid::Uuid::new_v4().as_u64_pair().0,
+            counter: AtomicU64::new(0),
+        })
+    }
+
+    fn conn(&self) -> Result<ConnectionManager, ReplayUnavailable> {
+        self.conn
+            .get()
+            .cloned()
+            .ok_or_else(|| ReplayUnavailable("not connected to Redis yet".into()))
+    }
+
+    fn key(&self, jti: &Jti) -> String {
+        format!("{}jti:{}", self.prefix, jti.as_uuid().hyphenated())
+    }
+
+    /// Runs one Redis call within the timeout; an error or a slow reply is "unavailable".
+    async fn bounded<T>(
+        &self,
+        call: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, ReplayUnavailable> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(ReplayUnavailable(format!("redis: {error}"))),
+            Err(_) => Err(ReplayUnavailable(format!(
+                "redis did not answer within {:?}",
+                self.timeout
+            ))),
+        }
+    }
+
+    pub async fn consume(
+        &self,
+        jti: &Jti,
+        iat: i64,
+        exp: i64,
+    ) -> Result<Consumed, ReplayUnavailable> {
+        let mut conn = self.conn()?;
+        let receipt = Receipt(
+            (u128::from(self.instance) << 64)
+                | u128::from(self.counter.fetch_add(1, Ordering::Relaxed)),
+        );
+        let mut call = self.consume_script.prepare_invoke();
+        call.key(self.key(jti))
+            .key(&self.epoch_key)
+            .arg(format!("{:032x}", receipt.0))
+            .arg(exp + self.retain_after_exp)
+            .arg(shared::time::now_secs_ceil())
+            .arg(iat);
+        let (code, epoch): (i64, i64) = match self.bounded(call.invoke_async(&mut conn)).await {
+            Ok(reply) => reply,
+            Err(error) => {
+                self.release_in_background(conn, self.key(jti), receipt);
+                return Err(error);
+            }
+        };
+        self.epoch.store(epoch, Ordering::Relaxed);
+        match code {
+            0 => Ok(Consumed::First(receipt)),
+            1 => Ok(Consumed::AlreadyUsed),
+            2 => Ok(Consumed::BeforeEpoch),
+            other => Err(ReplayUnavailable(format!("unexpected script reply {other}"))),
+        }
+    }
+
+    /// Whether `jti` was used (HEAD): one round trip, nothing written but a missing epoch.
+    pub async fn is_used(&self, jti: &Jti) -> Result<bool, ReplayUnavailable> {
+        let mut conn = self.conn()?;
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(&self.epoch_key)
+            .arg(shared::time::now_secs_ceil())
+            .arg("NX")
+            .ignore()
+            .get(&self.epoch_key)
+            .exists(self.key(jti));
+        let (epoch, used): (i64, bool) = self.bounded(pipe.query_async(&mut conn)).await?;
+        self.epoch.store(epoch, Ordering::Relaxed);
+        Ok(used)
+    }
+
+    pub async fn release(&self, jti: &Jti, receipt: Receipt) -> Result<(), ReplayUnavailable> {
+        let mut conn = self.conn()?;
+        let mut call = self.release_script.prepare_invoke();
+        call.key(self.key(jti)).arg(format!("{:032x}", receipt.0));
+        let _: i64 = self.bounded(call.invoke_async(&mut conn)).await?;
+        Ok(())
+    }
+
+    /// A consume that timed out may still be applied later (a frozen or slow Redis works through
+    /// its queue). The request already failed closed and served nothing, so take the mark back
+    /// once Redis answers again; the script deletes only this receipt's mark, never another's,
+    /// and it runs after the consume on the same ordered connection.
+    fn release_in_background(&self, mut conn: ConnectionManager, key: String, receipt: Receipt) {
+        let script = self.release_script.clone();
+        let timeout = self.timeout;
+        tokio::spawn(async move {
+            for _ in 0..60 {
+                let mut call = script.prepare_invoke();
+                call.key(&key).arg(format!("{:032x}", receipt.0));
+                if let Ok(Ok(_)) =
+                    tokio::time::timeout(timeout, call.invoke_async::<i64>(&mut conn)).await
+                {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            tracing::warn!("gave up releasing a consumption whose outcome is unknown");
+        });
+    }
+
+    /// The epoch Redis last reported. Unknown until the first answer: fail closed until then.
+    pub fn epoch(&self) -> Result<i64, ReplayUnavailable> {
+        match self.epoch.load(Ordering::Relaxed) {
+            UNKNOWN_EPOCH => Err(ReplayUnavailable("replay epoch not known yet".into())),
+            epoch => Ok(epoch),
+        }
+    }
+
+    pub async fn ready(&self) -> bool {
+        self.refresh_epoch().await.is_ok()
+    }
+
+    /// Reads the epoch, creating it when Redis has none (first start, or data lost).
+    async fn refresh_epoch(&self) -> Result<i64, ReplayUnavailable> {
+        let mut conn = self.conn()?;
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(&self.epoch_key)
+            .arg(shared::time::now_secs_ceil())
+            .arg("NX")
+            .ignore()
+            .get(&self.epoch_key);
+        let (epoch,): (i64,) = self.bounded(pipe.query_async(&mut conn)).await?;
+        self.epoch.store(epoch, Ordering::Relaxed);
+        Ok(epoch)
+    }
+
+    /// Connects (retrying until Redis answers), checks the eviction policy once, then keeps the
+    /// cached epoch fresh. Runs for the life of the store.
+    pub async fn maintain(store: std::sync::Weak<super::ReplayStore>) {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut checked_policy = false;
+        loop {
+            tick.tick().await;
+            let Some(store) = store.upgrade() else { return };
+            let super::ReplayStore::Redis(redis) = &*store else {
+                return;
+            };
+            if redis.conn.get().is_none() {
+                match redis.connect().await {
+                    Ok(conn) => {
+                        let _ = redis.conn.set(conn);
+                        tracing::info!("connected to the Redis replay store");
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "Redis replay store not reachable yet");
+                        continue;
+                    }
+                }
+            }
+            if !checked_policy {
+                checked_policy = redis.check_eviction_policy().await;
+            }
+            if let Err(error) = redis.refresh_epoch().await {
+                tracing::debug!(%error, "could not refresh the replay epoch");
+            }
+        }
+    }
+
+    async fn connect(&self) -> redis::RedisResult<ConnectionManager> {
+        // redis-rs defaults retry for seconds per command during an outage; a download must
+        // fail fast instead, so: one retry, short delays, short timeouts.
+        let config = ConnectionManagerConfig::new()
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(200))
+            .set_connection_timeout(Some(self.timeout.max(Duration::from_millis(100))))
+            .set_response_timeout(Some(self.timeout));
+        let connect = ConnectionManager::new_with_config(self.client.clone(), config);
+        match tokio::time::timeout(self.timeout * 4, connect).await {
+            Ok(result) => result,
+            Err(_) => Err(redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "connection timed out",
+            ))),
+        }
+    }
+
+    /// Eviction would silently forget used `jti`s (every key has a TTL, so even `volatile-*`
+    /// policies apply): warn loudly unless the policy is `noeviction`. Returns whether the check
+    /// reached a conclusion (a managed Redis may forbid `CONFIG`).
+    async fn check_eviction_policy(&self) -> bool {
+        let Ok(mut conn) = self.conn() else {
+            return false;
+        };
+        let reply: Result<Vec<String>, _> = self
+            .bounded(
+                redis::cmd("CONFIG")
+                    .arg("GET")
+                    .arg("maxmemory-policy")
+                    .query_async(&mut conn),
+            )
+            .await;
+        match reply.as_deref() {
+            Ok([_, policy]) if policy == "noeviction" => {}
+            Ok([_, policy]) => tracing::error!(
+                policy = %policy,
+                "Redis maxmemory-policy is not noeviction: under memory pressure Redis may evict \
+                 used download tokens and allow replays; set maxmemory-policy noeviction"
+            ),
+            Ok(_) | Err(_) => tracing::warn!(
+                "could not read Redis maxmemory-policy (CONFIG GET refused?); make sure it is \
+                 noeviction, or used download tokens may be evicted and replayed"
+            ),
+        }
+        true
+    }
+}

@@ -1,0 +1,270 @@
+//! Several download servers on one real Redis: single use across instances, the shared epoch,
+//! and failing closed while Redis is stopped, emptied or frozen.
+
+use integration_tests::DownloadServer;
+use integration_tests::redis::RedisServer;
+use std::time::Duration;
+
+async fn spawn_on(redis: &RedisServer) -> DownloadServer {
+    let (url, prefix) = (redis.url(), RedisServer::prefix());
+    DownloadServer::spawn_with(move |config| {
+        config.replay = url;
+        config.replay_prefix = prefix;
+        config.replay_timeout_ms = 200;
+    })
+    .await
+}
+
+/// Waits (bounded) until `/readyz` says `want`.
+async fn wait_ready(server: &DownloadServer, want: u16) {
+    for _ in 0..200 {
+        if server.get_path("/readyz").await.status() == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("/readyz never answered {want}");
+}
+
+/// Waits until the clock has passed the store's current epoch, so fresh tokens are accepted.
+async fn wait_past_epoch(server: &DownloadServer) {
+    for _ in 0..200 {
+        if let Ok(epoch) = server.state.replay.epoch().await
+            && shared::time::now_secs() >= epoch
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("epoch never passed");
+}
+
+fn problem_type(body: &serde_json::Value) -> &str {
+    body["type"].as_str().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn of_64_concurrent_uses_spread_over_three_instances_exactly_one_gets_the_file() {
+    let redis = RedisServer::start();
+    let a = spawn_on(&redis).await;
+    let (b, c) = (a.spawn_peer().await, a.spawn_peer().await);
+    let body = vec![9u8; 100_000];
+    a.put_file("shared.bin", &body);
+    let token = a.mint("shared.bin");
+
+    let requests = (0..66).map(|i| {
+        let url = [&a, &b, &c][i % 3].url(&token);
+        let client = a.client.clone();
+        tokio::spawn(async move {
+            let response = client.get(url).send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.bytes().await.unwrap())
+        })
+    });
+    let results = futures_util::future::join_all(requests).await;
+
+    let mut served = 0;
+    for result in results {
+        let (status, bytes) = result.unwrap();
+        match status {
+            200 => {
+                served += 1;
+                assert_eq!(bytes.as_ref(), body.as_slice());
+            }
+            410 => {}
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!(served, 1);
+}
+
+#[tokio::test]
+async fn a_token_used_on_one_instance_is_gone_on_the_others() {
+    let redis = RedisServer::start();
+    let a = spawn_on(&redis).await;
+    let b = a.spawn_peer().await;
+    a.put_file("f.txt", b"once");
+    let token = a.mint("f.txt");
+
+    assert_eq!(a.get(&token).await.status(), 200);
+    let on_b = b.get(&token).await;
+
+    assert_eq!(on_b.status(), 410);
+    let body: serde_json::Value = on_b.json().await.unwrap();
+    assert!(problem_type(&body).ends_with("already_used"), "{body}");
+    assert_eq!(a.state.replay.epoch().await.unwrap(), b.state.replay.epoch().await.unwrap());
+}
+
+#[tokio::test]
+async fn head_missing_objects_and_bad_ranges_do_not_consume_with_redis() {
+    let redis = RedisServer::start();
+    let server = spawn_on(&redis).await;
+    server.put_file("f.txt", b"0123456789");
+    let token = server.mint("f.txt");
+    let missing = server.mint("later.txt");
+
+    assert_eq!(server.head(&token).await.status(), 200);
+    let bad_range = server
+        .client
+        .get(server.url(&token))
+        .header("range", "bytes=50-60")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_range.status(), 416);
+    assert_eq!(server.get(&missing).await.status(), 404);
+    server.put_file("later.txt", b"now here");
+
+    assert_eq!(server.get(&token).await.bytes().await.unwrap().as_ref(), b"0123456789");
+    assert_eq!(server.get(&missing).await.bytes().await.unwrap().as_ref(), b"now here");
+    assert_eq!(server.head(&token).await.status(), 410);
+}
+
+#[tokio::test]
+async fn the_redis_key_outlives_exp_plus_leeway() {
+    let redis = RedisServer::start();
+    let server = spawn_on(&redis).await;
+    server.put_file("f.txt", b"x");
+    let claims = server.claims("f.txt");
+    let token = server.sign(&claims);
+    assert_eq!(server.get(&token).await.status(), 200);
+
+    let key = format!("{}jti:{}", server.config.replay_prefix, claims.jti);
+    let expires_at: i64 = redis::cmd("EXPIRETIME")
+        .arg(&key)
+        .query(&mut redis.connection())
+        .unwrap();
+
+    assert!(
+        expires_at > claims.exp + i64::from(server.config.leeway),
+        "key expires at {expires_at}, token exp {} + leeway {}",
+        claims.exp,
+        server.config.leeway
+    );
+}
+
+#[tokio::test]
+async fn while_redis_is_stopped_nothing_is_served_and_its_data_counts_when_it_is_back() {
+    let mut redis = RedisServer::start();
+    let server = spawn_on(&redis).await;
+    server.put_file("f.txt", b"payload");
+    let used = server.mint("f.txt");
+    let fresh = server.mint("f.txt");
+    assert_eq!(server.get(&used).await.status(), 200);
+
+    redis.stop();
+    let refused = server.get(&fresh).await;
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert!(problem_type(&body).ends_with("replay_unavailable"), "{body}");
+    wait_ready(&server, 503).await;
+    assert_eq!(server.get_path("/healthz").await.status(), 200);
+
+    redis.start_again();
+    wait_ready(&server, 200).await;
+    let served = server.get(&fresh).await;
+    assert_eq!(served.status(), 200);
+    assert_eq!(served.bytes().await.unwrap().as_ref(), b"payload");
+    assert_eq!(server.get(&fresh).await.status(), 410);
+    assert_eq!(server.get(&used).await.status(), 410);
+}
+
+#[tokio::test]
+async fn when_redis_comes_back_empty_older_tokens_are_refused_and_new_ones_work() {
+    let mut redis = RedisServer::start();
+    let a = spawn_on(&redis).await;
+    let b = a.spawn_peer().await;
+    a.put_file("f.txt", b"payload");
+    let used = a.mint("f.txt");
+    let unused = a.mint("f.txt");
+    assert_eq!(a.get(&used).await.status(), 200);
+    let old_epoch = a.state.replay.epoch().await.unwrap();
+
+    redis.start_empty();
+    wait_ready(&a, 200).await;
+    wait_ready(&b, 200).await;
+
+    for token in [&used, &unused] {
+        let response = b.get(token).await;
+        assert_eq!(response.status(), 410);
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert!(problem_type(&body).ends_with("before_epoch"), "{body}");
+    }
+    let new_epoch = a.state.replay.epoch().await.unwrap();
+    assert!(new_epoch > old_epoch);
+    assert_eq!(b.state.replay.epoch().await.unwrap(), new_epoch);
+    wait_past_epoch(&a).await;
+    let fresh = a.mint("f.txt");
+    assert_eq!(b.get(&fresh).await.status(), 200);
+    assert_eq!(a.get(&fresh).await.status(), 410);
+}
+
+#[tokio::test]
+async fn a_frozen_redis_gives_a_quick_503_then_the_same_token_works_once_it_thaws() {
+    let redis = RedisServer::start();
+    let server = spawn_on(&redis).await;
+    server.put_file("f.txt", b"payload");
+    let token = server.mint("f.txt");
+
+    redis.freeze();
+    // The client gives up after 30 s; the server's Redis timeout is 200 ms.
+    let refused = server
+        .client
+        .get(server.url(&token))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .expect("the server answers while Redis is frozen");
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(server.get_path("/readyz").await.status(), 503);
+
+    redis.thaw();
+    wait_ready(&server, 200).await;
+    // The consume sent while frozen is applied late and then taken back: HEAD turns 200 again.
+    wait_head(&server, &token, 200).await;
+    let served = server.get(&token).await;
+    assert_eq!(served.status(), 200);
+    assert_eq!(served.bytes().await.unwrap().as_ref(), b"payload");
+    assert_eq!(server.get(&token).await.status(), 410);
+}
+
+async fn wait_head(server: &DownloadServer, token: &str, want: u16) {
+    for _ in 0..200 {
+        if server.head(token).await.status() == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("HEAD never answered {want}");
+}
+
+#[tokio::test]
+async fn a_download_server_started_before_redis_is_not_ready_until_redis_answers() {
+    let mut redis = RedisServer::start();
+    redis.stop();
+    let files = integration_tests::ServerFiles::new();
+    let mut config = files.config();
+    config.replay = redis.url();
+    config.replay_prefix = RedisServer::prefix();
+    let app = download_server::Application::build(config)
+        .await
+        .expect("starts without Redis");
+    let address = app.address();
+    tokio::spawn(app.run_until(std::future::pending()));
+    let client = integration_tests::download::client();
+    let readyz = format!("http://{address}/readyz");
+    assert_eq!(client.get(&readyz).send().await.unwrap().status(), 503);
+
+    redis.start_again();
+    let mut ready = false;
+    for _ in 0..200 {
+        if client.get(&readyz).send().await.unwrap().status() == 200 {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready, "ready once Redis answers");
+}
