@@ -8,7 +8,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "app-server", version, about = "Accounts, uploads and single-use download links")]
+#[command(
+    name = "app-server",
+    version,
+    about = "Accounts, uploads and single-use download links"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub config: Config,
@@ -36,11 +40,18 @@ pub enum UserAction {
 }
 
 /// `user add`: creates the account in the configured database.
-pub async fn add_user(config: &Config, name: &str, mut input: impl std::io::BufRead) -> anyhow::Result<String> {
+pub async fn add_user(
+    config: &Config,
+    name: &str,
+    mut input: impl std::io::BufRead,
+) -> anyhow::Result<String> {
     let username = Username::parse(name).map_err(anyhow::Error::msg)?;
     let mut line = String::new();
-    input.read_line(&mut line).context("reading the password from standard input")?;
-    let password = Password::parse_new(line.trim_end_matches(['\r', '\n']).to_owned()).map_err(anyhow::Error::msg)?;
+    input
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let password = Password::parse_new(line.trim_end_matches(['\r', '\n']).to_owned())
+        .map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&config.data_dir)?;
     let pool = db::open(&config.database_url()).await?;
     let id = accounts::create(&pool, &username, &password)

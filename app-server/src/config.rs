@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use url::Url;
 
 #[derive(Debug, Clone, Parser)]
-#[command(name = "app-server", version, about = "Accounts, uploads and single-use download links")]
+#[command(
+    name = "app-server",
+    version,
+    about = "Accounts, uploads and single-use download links"
+)]
 pub struct Config {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, env = "APP_LISTEN", default_value = "127.0.0.1:8080")]
@@ -36,7 +40,11 @@ pub struct Config {
     pub jwks_out: Option<PathBuf>,
 
     /// Base URL of the download server; links are `{download-base}/d/{token}/{file name}`.
-    #[arg(long, env = "APP_DOWNLOAD_BASE", default_value = "http://127.0.0.1:8081")]
+    #[arg(
+        long,
+        env = "APP_DOWNLOAD_BASE",
+        default_value = "http://127.0.0.1:8081"
+    )]
     pub download_base: Url,
 
     /// The URL people use to reach this server (default: `http://<listen address>`). With https
@@ -98,9 +106,9 @@ impl Config {
     }
 
     pub fn database_url(&self) -> String {
-        self.database.clone().unwrap_or_else(|| {
-            format!("sqlite://{}", self.data_dir.join("app.db").display())
-        })
+        self.database
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("app.db").display()))
     }
 
     pub fn store_spec(&self) -> String {

@@ -112,7 +112,9 @@ impl ResponseError for AppError {
 /// Server faults with their whole cause chain; client mistakes briefly.
 pub fn log(error: &AppError) {
     match error {
-        AppError::Internal(cause) => tracing::error!(error = format!("{cause:#}"), "request failed"),
+        AppError::Internal(cause) => {
+            tracing::error!(error = format!("{cause:#}"), "request failed")
+        }
         other => tracing::debug!(code = other.code(), "request refused"),
     }
 }

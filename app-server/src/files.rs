@@ -48,7 +48,9 @@ pub async fn receive(
             }
         }
     }
-    Err(AppError::bad("Choose a file to upload (multipart form field \"file\")."))
+    Err(AppError::bad(
+        "Choose a file to upload (multipart form field \"file\").",
+    ))
 }
 
 async fn store_file(
@@ -98,7 +100,9 @@ async fn store_file(
 
 fn multipart_error(error: MultipartError) -> AppError {
     match error {
-        MultipartError::ContentTypeMissing | MultipartError::ContentTypeParse | MultipartError::ContentTypeIncompatible => {
+        MultipartError::ContentTypeMissing
+        | MultipartError::ContentTypeParse
+        | MultipartError::ContentTypeIncompatible => {
             AppError::UnsupportedMediaType("Send the file as multipart/form-data.")
         }
         other => AppError::bad(format!("Malformed multipart body: {other}")),
@@ -106,7 +110,11 @@ fn multipart_error(error: MultipartError) -> AppError {
 }
 
 /// A fresh single-use link for one of the user's files: `(url, expires_at)`.
-pub async fn link(state: &AppState, user: &CurrentUser, file_id: &str) -> Result<(String, i64), AppError> {
+pub async fn link(
+    state: &AppState,
+    user: &CurrentUser,
+    file_id: &str,
+) -> Result<(String, i64), AppError> {
     let file = db::files::owned(&state.pool, &user.user_id, file_id)
         .await?
         .ok_or(AppError::NotFound)?;

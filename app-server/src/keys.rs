@@ -37,8 +37,17 @@ impl KeyRing {
             jwks.write_atomically(&jwks_path)?;
             tracing::info!(path = %jwks_path.display(), keys = jwks.keys.len(), "wrote the JWKS");
         }
-        let minter = Minter::new(key, &config.issuer, &config.audience, i64::from(config.token_ttl));
-        Ok(KeyRing { minter, jwks, ttl_secs: config.token_ttl })
+        let minter = Minter::new(
+            key,
+            &config.issuer,
+            &config.audience,
+            i64::from(config.token_ttl),
+        );
+        Ok(KeyRing {
+            minter,
+            jwks,
+            ttl_secs: config.token_ttl,
+        })
     }
 }
 
@@ -56,7 +65,12 @@ mod tests {
     fn the_signing_key_comes_first_and_older_keys_stay() {
         let old = SigningKey::generate().unwrap();
         let new = SigningKey::generate().unwrap();
-        let jwks = with_signing_key_first(&new, PublicJwks { keys: vec![old.public_jwk(), new.public_jwk()] });
+        let jwks = with_signing_key_first(
+            &new,
+            PublicJwks {
+                keys: vec![old.public_jwk(), new.public_jwk()],
+            },
+        );
         let kids: Vec<_> = jwks.keys.iter().map(|k| k.kid.as_str()).collect();
         assert_eq!(kids, [new.kid(), old.kid()]);
     }

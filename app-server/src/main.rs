@@ -10,11 +10,18 @@ async fn main() -> anyhow::Result<()> {
     startup::init_tracing();
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::User { action: UserAction::Add { name, .. } }) => {
+        Some(Command::User {
+            action: UserAction::Add { name, .. },
+        }) => {
             let id = add_user(&cli.config, &name, std::io::stdin().lock()).await?;
             println!("created user {name} ({id})");
         }
-        None => Application::build(cli.config).await?.run_until_stopped().await?,
+        None => {
+            Application::build(cli.config)
+                .await?
+                .run_until_stopped()
+                .await?
+        }
     }
     Ok(())
 }

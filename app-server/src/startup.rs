@@ -48,7 +48,10 @@ impl Application {
             store,
             keys,
             sessions: SessionPolicy::new(https, config.session_idle, config.session_max),
-            throttle: LoginThrottle::new(config.login_attempts, Duration::from_secs(config.login_lockout)),
+            throttle: LoginThrottle::new(
+                config.login_attempts,
+                Duration::from_secs(config.login_lockout),
+            ),
             public_origin: public_url.origin().ascii_serialization(),
             download_base: config.download_base.clone(),
             allow_signup: config.allow_signup,
@@ -72,7 +75,11 @@ impl Application {
             server = server.workers(workers.max(1));
         }
         tracing::info!(%address, public_url = %public_url, download_base = %config.download_base, "app server listening");
-        Ok(Application { address, public_url, server: server.run() })
+        Ok(Application {
+            address,
+            public_url,
+            server: server.run(),
+        })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -94,7 +101,10 @@ impl Application {
     }
 
     /// Runs until `shutdown` completes, then stops gracefully (tests and embedding).
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let handle = self.server.handle();
         let stopper = tokio::spawn(async move {
             shutdown.await;
@@ -113,7 +123,8 @@ fn spawn_expired_session_sweeper(pool: db::Pool) {
         let mut every = tokio::time::interval(Duration::from_secs(3600));
         loop {
             every.tick().await;
-            if let Err(error) = db::sessions::delete_expired(&pool, shared::time::now_secs()).await {
+            if let Err(error) = db::sessions::delete_expired(&pool, shared::time::now_secs()).await
+            {
                 tracing::warn!(%error, "could not sweep expired sessions");
             }
         }
@@ -142,9 +153,13 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`, without actix's worker chatter).
 pub fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -26,17 +26,26 @@ pub fn open(spec: &str) -> anyhow::Result<Store> {
         _ => return open_local(std::path::PathBuf::from(spec)),
     };
     match url.scheme() {
-        "file" => open_local(url.to_file_path().map_err(|_| anyhow::anyhow!("not a local path: {spec}"))?),
+        "file" => open_local(
+            url.to_file_path()
+                .map_err(|_| anyhow::anyhow!("not a local path: {spec}"))?,
+        ),
         "memory" => Ok(Arc::new(InMemory::new())),
         "s3" | "s3a" => {
-            let bucket = url.host_str().context("s3 URL needs a bucket: s3://bucket/prefix")?;
-            let s3 = AmazonS3Builder::from_env().with_bucket_name(bucket).build()?;
+            let bucket = url
+                .host_str()
+                .context("s3 URL needs a bucket: s3://bucket/prefix")?;
+            let s3 = AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .build()?;
             match url.path().trim_matches('/') {
                 "" => Ok(Arc::new(s3)),
                 prefix => Ok(Arc::new(PrefixStore::new(s3, prefix))),
             }
         }
-        other => anyhow::bail!("unsupported store scheme {other:?} (use a folder, s3:// or memory://)"),
+        other => {
+            anyhow::bail!("unsupported store scheme {other:?} (use a folder, s3:// or memory://)")
+        }
     }
 }
 
@@ -54,14 +63,19 @@ pub async fn upload<E: std::fmt::Display>(
     mut body: impl Stream<Item = Result<Bytes, E>> + Unpin,
     limit: u64,
 ) -> Result<u64, AppError> {
-    let upload = store.put_multipart(path).await.map_err(AppError::internal)?;
+    let upload = store
+        .put_multipart(path)
+        .await
+        .map_err(AppError::internal)?;
     let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
     let mut size: u64 = 0;
     let outcome = loop {
         let chunk = match body.next().await {
             None => break Ok(()),
             Some(Ok(chunk)) => chunk,
-            Some(Err(error)) => break Err(AppError::bad(format!("The upload was cut off: {error}"))),
+            Some(Err(error)) => {
+                break Err(AppError::bad(format!("The upload was cut off: {error}")));
+            }
         };
         size += chunk.len() as u64;
         if size > limit {

@@ -1,57 +1,121 @@
-//! `cargo run --release -p local`: the whole system on embedded defaults, in one data dir
-//! (signing key + JWKS, a files folder, an in-memory replay store). Ctrl-C stops everything.
+//! `cargo run --release -p local`: the whole system on embedded defaults in one data dir
+//! (SQLite, signing key + JWKS, a files folder, an in-memory replay store): the app server and
+//! the download server in one process, a demo account, and Ctrl-C stops both.
 #![forbid(unsafe_code)]
 
 use anyhow::Context;
 use clap::Parser;
-use shared::{PublicJwks, SigningKey};
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
 #[command(about = "Run the download-token system locally on embedded defaults")]
 struct Args {
-    /// Where keys and files live.
+    /// Where the database, keys and files live.
     #[arg(long, env = "DATA_DIR", default_value = "./data")]
     data_dir: PathBuf,
+    /// App server address (the pages people open).
+    #[arg(long, env = "APP_LISTEN", default_value = "127.0.0.1:8080")]
+    app_listen: SocketAddr,
     /// Download server address.
     #[arg(long, env = "DL_LISTEN", default_value = "127.0.0.1:8081")]
-    download_listen: std::net::SocketAddr,
+    download_listen: SocketAddr,
 }
+
+const DEMO_USER: &str = "demo";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    download_server::startup::init_tracing();
+    app_server::startup::init_tracing();
     let args = Args::parse();
-    let files = args.data_dir.join("files");
-    std::fs::create_dir_all(&files).with_context(|| format!("creating {}", files.display()))?;
-    let key_path = args.data_dir.join("signing-key.pem");
-    let jwks_path = args.data_dir.join("jwks.json");
-    let (key, created) = SigningKey::load_or_generate(&key_path)?;
-    if created || !jwks_path.exists() {
-        PublicJwks {
-            keys: vec![key.public_jwk()],
-        }
-        .write_atomically(&jwks_path)?;
-    }
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    let data_dir = args.data_dir.canonicalize()?;
+    let issuer = format!("http://{}", args.app_listen);
 
-    let mut config =
-        download_server::Config::for_tests(files.to_string_lossy(), jwks_path.to_string_lossy());
-    config.listen = args.download_listen;
-    config.workers = None;
-    config.shutdown_grace = 10;
-    let download = download_server::Application::build(config).await?;
-    let address = download.address();
+    let mut app_config = app_server::Config::for_tests(&data_dir, "http://127.0.0.1:8081".parse()?);
+    app_config.listen = args.app_listen;
+    app_config.workers = None;
+    app_config.issuer = issuer.clone();
+    // The key and the JWKS must exist before the download server reads them.
+    app_server::keys::KeyRing::load(&app_config)?;
+    let demo_password = ensure_demo_account(&app_config).await?;
+
+    let files = data_dir.join("files");
+    let mut dl_config = download_server::Config::for_tests(
+        files.to_string_lossy(),
+        app_config.jwks_out_path().to_string_lossy(),
+    );
+    dl_config.listen = args.download_listen;
+    dl_config.workers = None;
+    dl_config.shutdown_grace = 10;
+    dl_config.issuer = issuer;
+    let download = download_server::Application::build(dl_config).await?;
+    app_config.download_base = format!("http://{}", download.address()).parse()?;
+    let app = app_server::Application::build(app_config).await?;
 
     println!(
-        "\nDownload server: http://{address}  (files in {files}, kid {kid})\n\
-         Put a file there and mint a single-use link for it:\n\n  \
-         echo hello > {files}/hello.txt\n  \
-         cargo run -q -p shared --bin dl-token -- mint --key {key} --obj hello.txt --base http://{address}\n\n\
-         Fetch it with curl -O (the second fetch answers 410). Ctrl-C stops.\n",
-        files = files.display(),
-        key = key_path.display(),
-        kid = key.kid(),
+        "\n  Open {url}\n  Sign in as \"{DEMO_USER}\" with password \"{demo_password}\"\n  \
+         (downloads come from http://{dl}; everything is kept in {dir})\n  Ctrl-C stops both servers.\n",
+        url = app.public_url(),
+        dl = download.address(),
+        dir = data_dir.display(),
     );
-    download.run_until_stopped().await?;
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        download_server::startup::shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let (app_result, dl_result) = tokio::join!(
+        app.run_until(stopped(stop_rx.clone())),
+        download.run_until(stopped(stop_rx)),
+    );
+    app_result?;
+    dl_result?;
+    println!("Both servers stopped.");
+    Ok(())
+}
+
+/// Creates the demo account when the database has no account yet; its password is kept in the
+/// data dir (mode 0600) so every run can print it.
+async fn ensure_demo_account(config: &app_server::Config) -> anyhow::Result<String> {
+    let password_file = config.data_dir.join("demo-password.txt");
+    let pool = app_server::db::open(&config.database_url()).await?;
+    let result = async {
+        if app_server::db::users::count(&pool).await? > 0 {
+            return Ok(std::fs::read_to_string(&password_file)
+                .map(|p| p.trim().to_owned())
+                .unwrap_or_else(|_| "(set on an earlier run; see demo-password.txt)".into()));
+        }
+        let password = app_server::auth::session::random_token()[..16].to_owned();
+        let username =
+            app_server::domain::Username::parse(DEMO_USER).map_err(anyhow::Error::msg)?;
+        let typed = app_server::domain::Password::parse_new(password.clone())
+            .map_err(anyhow::Error::msg)?;
+        app_server::auth::accounts::create(&pool, &username, &typed)
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message()))?;
+        write_private(&password_file, &password)?;
+        Ok(password)
+    }
+    .await;
+    pool.close().await;
+    result
+}
+
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    writeln!(file, "{text}")?;
     Ok(())
 }

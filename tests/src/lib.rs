@@ -1,6 +1,7 @@
 //! Test harness: starts the real servers in-process on free loopback ports, each with a fresh
 //! temp dir, and offers one method per endpoint. Logs stay silent unless `TEST_LOG` is set.
 
+pub mod app;
 pub mod download;
 pub mod procs;
 pub mod redis;

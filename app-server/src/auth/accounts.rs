@@ -6,7 +6,11 @@ use crate::domain::{Password, Username};
 use crate::error::AppError;
 
 /// Creates an account; `Conflict` when the name is taken.
-pub async fn create(pool: &Pool, username: &Username, password: &Password) -> Result<String, AppError> {
+pub async fn create(
+    pool: &Pool,
+    username: &Username,
+    password: &Password,
+) -> Result<String, AppError> {
     let hash = password::hash(password).await.map_err(AppError::internal)?;
     let id = uuid::Uuid::new_v4().to_string();
     if db::users::insert(pool, &id, username, &hash, shared::time::now_secs()).await? {
@@ -17,13 +21,19 @@ pub async fn create(pool: &Pool, username: &Username, password: &Password) -> Re
 }
 
 /// The user id when `username` and `password` match an account.
-pub async fn check(pool: &Pool, username: &Username, password: &Password) -> Result<Option<String>, AppError> {
+pub async fn check(
+    pool: &Pool,
+    username: &Username,
+    password: &Password,
+) -> Result<Option<String>, AppError> {
     let user = db::users::by_name(pool, username).await?;
     let (id, stored) = match user {
         Some(user) => (Some(user.id), Some(user.password_hash)),
         None => (None, None),
     };
-    let ok = password::verify(password, stored).await.map_err(AppError::internal)?;
+    let ok = password::verify(password, stored)
+        .await
+        .map_err(AppError::internal)?;
     Ok(if ok { id } else { None })
 }
 
@@ -35,8 +45,13 @@ pub async fn change_password(
     current: &Password,
     new: &Password,
 ) -> Result<(), AppError> {
-    let user = db::users::by_id(pool, user_id).await?.ok_or(AppError::Unauthorized)?;
-    if !password::verify(current, Some(user.password_hash)).await.map_err(AppError::internal)? {
+    let user = db::users::by_id(pool, user_id)
+        .await?
+        .ok_or(AppError::Unauthorized)?;
+    if !password::verify(current, Some(user.password_hash))
+        .await
+        .map_err(AppError::internal)?
+    {
         return Err(AppError::Forbidden("The current password is wrong."));
     }
     let hash = password::hash(new).await.map_err(AppError::internal)?;

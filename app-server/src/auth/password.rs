@@ -9,7 +9,10 @@ static DUMMY_HASH: LazyLock<String> =
 
 pub async fn hash(password: &Password) -> anyhow::Result<String> {
     let password = password.clone();
-    Ok(tokio::task::spawn_blocking(move || password_auth::generate_hash(password.expose())).await?)
+    Ok(
+        tokio::task::spawn_blocking(move || password_auth::generate_hash(password.expose()))
+            .await?,
+    )
 }
 
 /// Whether `password` matches `stored`; with no stored hash, spends the same time and says no.

@@ -29,7 +29,13 @@ impl SessionPolicy {
         }
     }
 
-    pub async fn create(&self, pool: &Pool, user_id: &str, user_agent: &str, ip: &str) -> sqlx::Result<String> {
+    pub async fn create(
+        &self,
+        pool: &Pool,
+        user_id: &str,
+        user_agent: &str,
+        ip: &str,
+    ) -> sqlx::Result<String> {
         let secret = random_token();
         let now = shared::time::now_secs();
         let id = uuid::Uuid::new_v4().to_string();
@@ -53,12 +59,17 @@ impl SessionPolicy {
     }
 
     /// The live session behind a cookie value, its last-seen time refreshed when stale.
-    pub async fn resolve(&self, pool: &Pool, cookie_value: &str) -> sqlx::Result<Option<SessionRow>> {
+    pub async fn resolve(
+        &self,
+        pool: &Pool,
+        cookie_value: &str,
+    ) -> sqlx::Result<Option<SessionRow>> {
         if cookie_value.len() != 43 || URL_SAFE_NO_PAD.decode(cookie_value).is_err() {
             return Ok(None);
         }
         let now = shared::time::now_secs();
-        let Some(mut session) = db::sessions::live_by_token_hash(pool, &hash_secret(cookie_value), now).await?
+        let Some(mut session) =
+            db::sessions::live_by_token_hash(pool, &hash_secret(cookie_value), now).await?
         else {
             return Ok(None);
         };
@@ -116,12 +127,19 @@ mod tests {
 
     #[test]
     fn https_uses_a_secure_host_prefixed_cookie() {
-        let cookie = SessionPolicy::new(true, 60, 600).cookie("x".into()).to_string();
+        let cookie = SessionPolicy::new(true, 60, 600)
+            .cookie("x".into())
+            .to_string();
         assert!(cookie.starts_with("__Host-session=x"), "{cookie}");
         for part in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
             assert!(cookie.contains(part), "{cookie}");
         }
-        let plain = SessionPolicy::new(false, 60, 600).cookie("x".into()).to_string();
-        assert!(plain.starts_with("session=x") && !plain.contains("Secure"), "{plain}");
+        let plain = SessionPolicy::new(false, 60, 600)
+            .cookie("x".into())
+            .to_string();
+        assert!(
+            plain.starts_with("session=x") && !plain.contains("Secure"),
+            "{plain}"
+        );
     }
 }

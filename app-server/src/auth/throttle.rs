@@ -60,9 +60,15 @@ impl LoginThrottle {
             }
         }
         for key in [account_key(username), ip_key(ip)] {
-            let entry = map.entry(key).or_insert(Window { started: now, count: 0 });
+            let entry = map.entry(key).or_insert(Window {
+                started: now,
+                count: 0,
+            });
             if now.duration_since(entry.started) >= self.window {
-                *entry = Window { started: now, count: 0 };
+                *entry = Window {
+                    started: now,
+                    count: 0,
+                };
             }
             entry.count += 1;
         }
@@ -70,7 +76,10 @@ impl LoginThrottle {
 
     /// A successful login clears the account's count (not the IP's).
     pub fn record_success(&self, username: &str) {
-        self.failures.lock().expect("throttle lock").remove(&account_key(username));
+        self.failures
+            .lock()
+            .expect("throttle lock")
+            .remove(&account_key(username));
     }
 }
 

@@ -30,6 +30,9 @@ pub async fn open(url: &str) -> anyhow::Result<Pool> {
         .connect_with(options)
         .await
         .context("opening the database")?;
-    MIGRATOR.run(&pool).await.context("migrating the database")?;
+    MIGRATOR
+        .run(&pool)
+        .await
+        .context("migrating the database")?;
     Ok(pool)
 }

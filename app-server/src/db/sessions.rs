@@ -109,9 +109,10 @@ pub async fn delete_others(pool: &Pool, user_id: &str, keep_id: &str) -> sqlx::R
 }
 
 pub async fn delete_expired(pool: &Pool, now: i64) -> sqlx::Result<u64> {
-    let result = sqlx::query("DELETE FROM sessions WHERE idle_expires_at <= $1 OR expires_at <= $1")
-        .bind(now)
-        .execute(pool)
-        .await?;
+    let result =
+        sqlx::query("DELETE FROM sessions WHERE idle_expires_at <= $1 OR expires_at <= $1")
+            .bind(now)
+            .execute(pool)
+            .await?;
     Ok(result.rows_affected())
 }

@@ -41,7 +41,18 @@ mod tests {
 
     #[test]
     fn paths_control_characters_and_huge_names_are_refused() {
-        for bad in ["", " ", "../x", "a/b", "a\\b", "..", ".", "a\0b", "a\nb", &"n".repeat(256)] {
+        for bad in [
+            "",
+            " ",
+            "../x",
+            "a/b",
+            "a\\b",
+            "..",
+            ".",
+            "a\0b",
+            "a\nb",
+            &"n".repeat(256),
+        ] {
             assert!(FileName::parse(bad).is_err(), "{bad:?}");
         }
     }

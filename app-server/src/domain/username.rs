@@ -45,7 +45,16 @@ mod tests {
 
     #[test]
     fn short_long_and_odd_names_are_refused() {
-        for bad in ["", "ab", &"a".repeat(33), "a b c", "al/ice", "ali\0ce", "ålice", &"x".repeat(100_000)] {
+        for bad in [
+            "",
+            "ab",
+            &"a".repeat(33),
+            "a b c",
+            "al/ice",
+            "ali\0ce",
+            "ålice",
+            &"x".repeat(100_000),
+        ] {
             assert!(Username::parse(bad).is_err(), "{bad:?}");
         }
     }

@@ -15,7 +15,10 @@ pub struct Credentials {
     password: String,
 }
 
-pub async fn signup(state: web::Data<AppState>, body: web::Json<Credentials>) -> Result<HttpResponse, AppError> {
+pub async fn signup(
+    state: web::Data<AppState>,
+    body: web::Json<Credentials>,
+) -> Result<HttpResponse, AppError> {
     if !state.allow_signup {
         return Err(AppError::Forbidden("Sign-up is disabled on this server."));
     }
@@ -35,7 +38,12 @@ pub async fn login(
     let (user_id, username) = log_in(&req, &state, &body.username, body.password).await?;
     let secret = state
         .sessions
-        .create(&state.pool, &user_id, &client::user_agent(&req), &client::ip(&req))
+        .create(
+            &state.pool,
+            &user_id,
+            &client::user_agent(&req),
+            &client::ip(&req),
+        )
         .await?;
     Ok(HttpResponse::Ok()
         .cookie(state.sessions.cookie(secret))
@@ -51,12 +59,20 @@ pub async fn log_in(
 ) -> Result<(String, String), AppError> {
     let ip = client::ip(req);
     // Over-long input is cut before it becomes a throttle key.
-    let throttle_name: String = raw_username.trim().to_ascii_lowercase().chars().take(64).collect();
+    let throttle_name: String = raw_username
+        .trim()
+        .to_ascii_lowercase()
+        .chars()
+        .take(64)
+        .collect();
     state
         .throttle
         .check(&throttle_name, &ip)
         .map_err(|retry_after| AppError::TooManyRequests { retry_after })?;
-    let (Ok(username), Ok(password)) = (Username::parse(raw_username), Password::parse_attempt(raw_password)) else {
+    let (Ok(username), Ok(password)) = (
+        Username::parse(raw_username),
+        Password::parse_attempt(raw_password),
+    ) else {
         state.throttle.record_failure(&throttle_name, &ip);
         return Err(AppError::BadCredentials);
     };
@@ -74,9 +90,14 @@ pub async fn log_in(
     }
 }
 
-pub async fn logout(state: web::Data<AppState>, user: CurrentUser) -> Result<HttpResponse, AppError> {
+pub async fn logout(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+) -> Result<HttpResponse, AppError> {
     db::sessions::delete(&state.pool, &user.user_id, &user.session_id).await?;
-    Ok(HttpResponse::NoContent().cookie(state.sessions.removal_cookie()).finish())
+    Ok(HttpResponse::NoContent()
+        .cookie(state.sessions.removal_cookie())
+        .finish())
 }
 
 pub async fn me(user: CurrentUser) -> HttpResponse {

@@ -12,17 +12,26 @@ use actix_web::web;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api")
-            .app_data(web::JsonConfig::default().limit(16 * 1024).error_handler(|error, _| {
-                use actix_web::error::JsonPayloadError as E;
-                match &error {
-                    E::ContentType => AppError::UnsupportedMediaType("Send JSON (Content-Type: application/json).").into(),
-                    E::Overflow { .. } | E::OverflowKnownLength { .. } => {
-                        AppError::TooLarge { limit: 16 * 1024 }.into()
-                    }
-                    E::Deserialize(inner) => AppError::bad(format!("Invalid JSON body: {inner}")).into(),
-                    _ => AppError::bad("Invalid JSON body.").into(),
-                }
-            }))
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(16 * 1024)
+                    .error_handler(|error, _| {
+                        use actix_web::error::JsonPayloadError as E;
+                        match &error {
+                            E::ContentType => AppError::UnsupportedMediaType(
+                                "Send JSON (Content-Type: application/json).",
+                            )
+                            .into(),
+                            E::Overflow { .. } | E::OverflowKnownLength { .. } => {
+                                AppError::TooLarge { limit: 16 * 1024 }.into()
+                            }
+                            E::Deserialize(inner) => {
+                                AppError::bad(format!("Invalid JSON body: {inner}")).into()
+                            }
+                            _ => AppError::bad("Invalid JSON body.").into(),
+                        }
+                    }),
+            )
             .route("/signup", web::post().to(accounts::signup))
             .route("/login", web::post().to(accounts::login))
             .route("/logout", web::post().to(accounts::logout))
@@ -33,8 +42,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/files/{id}", web::delete().to(files::delete))
             .route("/files/{id}/link", web::post().to(files::link))
             .route("/sessions", web::get().to(sessions::list))
-            .route("/sessions/revoke-others", web::post().to(sessions::revoke_others))
+            .route(
+                "/sessions/revoke-others",
+                web::post().to(sessions::revoke_others),
+            )
             .route("/sessions/{id}", web::delete().to(sessions::revoke))
-            .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(AppError::NotFound) })),
+            .default_service(web::to(|| async {
+                Err::<actix_web::HttpResponse, _>(AppError::NotFound)
+            })),
     );
 }

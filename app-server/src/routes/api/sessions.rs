@@ -9,7 +9,8 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 pub async fn list(state: web::Data<AppState>, user: CurrentUser) -> Result<HttpResponse, AppError> {
-    let rows = db::sessions::live_for_user(&state.pool, &user.user_id, shared::time::now_secs()).await?;
+    let rows =
+        db::sessions::live_for_user(&state.pool, &user.user_id, shared::time::now_secs()).await?;
     let body: Vec<_> = rows
         .iter()
         .map(|s| {
@@ -37,7 +38,10 @@ pub async fn revoke(
     Ok(HttpResponse::NoContent().finish())
 }
 
-pub async fn revoke_others(state: web::Data<AppState>, user: CurrentUser) -> Result<HttpResponse, AppError> {
+pub async fn revoke_others(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+) -> Result<HttpResponse, AppError> {
     db::sessions::delete_others(&state.pool, &user.user_id, &user.session_id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -36,7 +36,12 @@ struct PasswordPage<'a> {
 }
 
 pub async fn show_password(PageUser(user): PageUser) -> HttpResponse {
-    let page = PasswordPage { username: &user.username, csrf: &user.csrf_token, notice: None, error: None };
+    let page = PasswordPage {
+        username: &user.username,
+        csrf: &user.csrf_token,
+        notice: None,
+        error: None,
+    };
     html(StatusCode::OK, &page)
 }
 
@@ -61,14 +66,24 @@ pub async fn change_password(
         }
         let current = Password::parse_attempt(form.current_password).map_err(AppError::bad)?;
         let new = Password::parse_new(form.new_password).map_err(AppError::bad)?;
-        accounts::change_password(&state.pool, &user.user_id, &user.session_id, &current, &new).await
+        accounts::change_password(&state.pool, &user.user_id, &user.session_id, &current, &new)
+            .await
     }
     .await;
     let (status, notice, error) = match result {
-        Ok(()) => (StatusCode::OK, Some("Password changed. Every other device was signed out."), None),
+        Ok(()) => (
+            StatusCode::OK,
+            Some("Password changed. Every other device was signed out."),
+            None,
+        ),
         Err(AppError::Internal(cause)) => return Err(AppError::Internal(cause).into()),
         Err(error) => (error.status_code(), None, Some(error.message())),
     };
-    let page = PasswordPage { username: &user.username, csrf: &user.csrf_token, notice, error };
+    let page = PasswordPage {
+        username: &user.username,
+        csrf: &user.csrf_token,
+        notice,
+        error,
+    };
     Ok(html(status, &page))
 }

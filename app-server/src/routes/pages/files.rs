@@ -75,7 +75,16 @@ pub async fn upload(
     match files::receive(&state, &user, multipart, Some(&user.csrf_token)).await {
         Ok(_) => Ok(see_other("/?notice=uploaded")),
         Err(AppError::Internal(cause)) => Err(AppError::Internal(cause).into()),
-        Err(error) => render(&state, &user, error.status_code(), None, Some(error.message())).await,
+        Err(error) => {
+            render(
+                &state,
+                &user,
+                error.status_code(),
+                None,
+                Some(error.message()),
+            )
+            .await
+        }
     }
 }
 
@@ -89,9 +98,10 @@ pub async fn download(
     check_form_token(&user.csrf_token, &form.csrf)?;
     let (url, _) = files::link(&state, &user, &id).await?;
     let mut response = see_other(&url);
-    response
-        .headers_mut()
-        .insert(actix_web::http::header::CACHE_CONTROL, actix_web::http::header::HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(
+        actix_web::http::header::CACHE_CONTROL,
+        actix_web::http::header::HeaderValue::from_static("no-store"),
+    );
     Ok(response)
 }
 

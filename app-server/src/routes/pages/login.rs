@@ -71,7 +71,9 @@ pub async fn submit(
             };
             let mut response = html(error.status_code(), &page);
             if let AppError::TooManyRequests { retry_after } = error {
-                response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(retry_after));
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from(retry_after));
             }
             Ok(response)
         }
@@ -88,7 +90,12 @@ async fn start_session(
 ) -> Result<HttpResponse, PageError> {
     let secret = state
         .sessions
-        .create(&state.pool, user_id, &client::user_agent(req), &client::ip(req))
+        .create(
+            &state.pool,
+            user_id,
+            &client::user_agent(req),
+            &client::ip(req),
+        )
         .await?;
     let mut response = see_other(to);
     response
@@ -98,8 +105,19 @@ async fn start_session(
 }
 
 pub async fn show_signup(state: web::Data<AppState>) -> HttpResponse {
-    let page = SignupPage { username: String::new(), error: None, allow_signup: state.allow_signup };
-    html(if state.allow_signup { StatusCode::OK } else { StatusCode::FORBIDDEN }, &page)
+    let page = SignupPage {
+        username: String::new(),
+        error: None,
+        allow_signup: state.allow_signup,
+    };
+    html(
+        if state.allow_signup {
+            StatusCode::OK
+        } else {
+            StatusCode::FORBIDDEN
+        },
+        &page,
+    )
 }
 
 pub async fn submit_signup(
@@ -110,11 +128,18 @@ pub async fn submit_signup(
     let form = form.into_inner();
     let shown_name: String = form.username.chars().take(32).collect();
     let refuse = |status: StatusCode, message: String| {
-        let page = SignupPage { username: shown_name.clone(), error: Some(message), allow_signup: state.allow_signup };
+        let page = SignupPage {
+            username: shown_name.clone(),
+            error: Some(message),
+            allow_signup: state.allow_signup,
+        };
         Ok(html(status, &page))
     };
     if !state.allow_signup {
-        return refuse(StatusCode::FORBIDDEN, "Sign-up is disabled on this server.".into());
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "Sign-up is disabled on this server.".into(),
+        );
     }
     let username = match Username::parse(&form.username) {
         Ok(name) => name,

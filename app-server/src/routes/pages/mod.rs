@@ -13,10 +13,16 @@ use actix_web::{HttpResponse, ResponseError, web};
 use askama::Template;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::FormConfig::default().limit(16 * 1024).error_handler(|error, _| {
-        PageError::App(AppError::bad(format!("The form was incomplete or malformed ({error}).")))
-            .into()
-    }))
+    cfg.app_data(
+        web::FormConfig::default()
+            .limit(16 * 1024)
+            .error_handler(|error, _| {
+                PageError::App(AppError::bad(format!(
+                    "The form was incomplete or malformed ({error})."
+                )))
+                .into()
+            }),
+    )
     .route("/login", web::get().to(login::show))
     .route("/login", web::post().to(login::submit))
     .route("/signup", web::get().to(login::show_signup))
@@ -29,9 +35,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/files/{id}/download", web::post().to(files::download))
     .route("/files/{id}/delete", web::post().to(files::delete))
     .route("/sessions", web::get().to(sessions::show))
-    .route("/sessions/revoke-others", web::post().to(sessions::revoke_others))
+    .route(
+        "/sessions/revoke-others",
+        web::post().to(sessions::revoke_others),
+    )
     .route("/sessions/{id}/revoke", web::post().to(sessions::revoke))
-    .default_service(web::to(|| async { Err::<HttpResponse, _>(PageError::App(AppError::NotFound)) }));
+    .default_service(web::to(|| async {
+        Err::<HttpResponse, _>(PageError::App(AppError::NotFound))
+    }));
 }
 
 /// A page's failure: signed out (go log in) or an error shown as a readable page.
@@ -77,9 +88,17 @@ impl ResponseError for PageError {
                     s if s.is_server_error() => "Something went wrong",
                     _ => "That did not work",
                 };
-                let mut response = html(status, &ErrorPage { title, message: error.message() });
+                let mut response = html(
+                    status,
+                    &ErrorPage {
+                        title,
+                        message: error.message(),
+                    },
+                );
                 if let AppError::TooManyRequests { retry_after } = error {
-                    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+                    response
+                        .headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
                 }
                 response
             }

@@ -34,20 +34,26 @@ pub async fn show(
     PageUser(user): PageUser,
     notice: web::Query<Notice>,
 ) -> Result<HttpResponse, PageError> {
-    let sessions = db::sessions::live_for_user(&state.pool, &user.user_id, shared::time::now_secs())
-        .await?
-        .into_iter()
-        .map(|s| SessionView {
-            device: describe_device(&s.user_agent),
-            current: s.id == user.session_id,
-            created: time_fmt::readable(s.created_at),
-            last_seen: time_fmt::readable(s.last_seen_at),
-            id: s.id,
-            user_agent: s.user_agent,
-            ip: s.ip,
-        })
-        .collect();
-    let page = SessionsPage { username: &user.username, csrf: &user.csrf_token, sessions, notice: notice.text() };
+    let sessions =
+        db::sessions::live_for_user(&state.pool, &user.user_id, shared::time::now_secs())
+            .await?
+            .into_iter()
+            .map(|s| SessionView {
+                device: describe_device(&s.user_agent),
+                current: s.id == user.session_id,
+                created: time_fmt::readable(s.created_at),
+                last_seen: time_fmt::readable(s.last_seen_at),
+                id: s.id,
+                user_agent: s.user_agent,
+                ip: s.ip,
+            })
+            .collect();
+    let page = SessionsPage {
+        username: &user.username,
+        csrf: &user.csrf_token,
+        sessions,
+        notice: notice.text(),
+    };
     Ok(html(StatusCode::OK, &page))
 }
 

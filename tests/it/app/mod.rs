@@ -1,0 +1,9 @@
+//! The app server (Server A) with a real download server behind it.
+
+mod accounts;
+mod browser;
+mod files;
+mod pages;
+mod restart;
+mod security;
+mod sessions;

@@ -1,0 +1,203 @@
+//! The HTML pages, driven as a browser without JavaScript would: plain form posts.
+
+use integration_tests::app::AppServer;
+
+fn location(response: &reqwest::Response) -> String {
+    response.headers()["location"].to_str().unwrap().to_owned()
+}
+
+fn field(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let at = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} field"))
+        + marker.len();
+    page[at..].split('"').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_whole_flow_works_through_plain_html_forms() {
+    let app = AppServer::spawn().await;
+    let browser = app.device();
+
+    let home = browser.get("/").await;
+    assert_eq!(home.status(), 303);
+    assert_eq!(location(&home), "/login");
+    let login_page = browser.get("/login").await.text().await.unwrap();
+    assert!(login_page.contains("name=\"username\"") && login_page.contains("name=\"password\""));
+
+    let signup = browser
+        .client
+        .post(browser.url("/signup"))
+        .form(&[
+            ("username", "Alice"),
+            ("password", "alice-password"),
+            ("confirm", "alice-password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signup.status(), 303);
+    assert_eq!(
+        browser.get("/api/me").await.status(),
+        200,
+        "sign-up through the page signs in"
+    );
+    let logout_token = field(&browser.get("/").await.text().await.unwrap(), "csrf");
+    let logout = browser
+        .client
+        .post(browser.url("/logout"))
+        .form(&[("csrf", logout_token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&logout), "/login?notice=signed-out");
+    assert_eq!(browser.me().await.status(), 401);
+
+    let wrong = browser
+        .client
+        .post(browser.url("/login"))
+        .form(&[("username", "alice"), ("password", "nope-nope")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert!(
+        wrong
+            .text()
+            .await
+            .unwrap()
+            .contains("Wrong user name or password.")
+    );
+
+    let login = browser
+        .client
+        .post(browser.url("/login"))
+        .form(&[("username", "alice"), ("password", "alice-password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 303);
+    assert_eq!(location(&login), "/");
+
+    let files_page = browser.get("/").await.text().await.unwrap();
+    assert!(files_page.contains("type=\"file\" name=\"file\""));
+    assert!(files_page.contains("No files yet"));
+    let csrf = field(&files_page, "csrf");
+
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", csrf.clone())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"page bytes".to_vec()).file_name("<script>notes.txt"),
+        );
+    let upload = browser
+        .client
+        .post(browser.url("/files"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status(), 303);
+    assert_eq!(location(&upload), "/?notice=uploaded");
+
+    let listed = browser.get("/?notice=uploaded").await.text().await.unwrap();
+    assert!(listed.contains("File uploaded."));
+    assert!(
+        listed.contains("&#60;script&#62;notes.txt"),
+        "names are escaped"
+    );
+    assert!(!listed.contains("<script>"));
+    assert!(listed.contains("10 B"));
+    assert!(listed.contains(">Download</button>") && listed.contains(">Delete</button>"));
+    let download_action = listed
+        .split("action=\"")
+        .find(|s| s.contains("/download\""))
+        .unwrap();
+    let download_path = download_action.split('"').next().unwrap();
+
+    let click = browser
+        .client
+        .post(browser.url(download_path))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(click.status(), 303);
+    let url = location(&click);
+    assert!(
+        url.starts_with(&format!("{}/d/", app.download.base)),
+        "{url}"
+    );
+    let got = app.fetch(&url).await;
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.bytes().await.unwrap().as_ref(), b"page bytes");
+
+    let devices = browser.get("/sessions").await.text().await.unwrap();
+    assert!(devices.contains("This device"));
+    assert!(devices.contains("Sign out"));
+}
+
+#[tokio::test]
+async fn an_upload_form_without_a_file_shows_a_clear_error() {
+    let app = AppServer::spawn().await;
+    let browser = app.signed_in("alice").await;
+    let csrf = field(&browser.get("/").await.text().await.unwrap(), "csrf");
+    let form = reqwest::multipart::Form::new().text("csrf", csrf).part(
+        "file",
+        reqwest::multipart::Part::bytes(Vec::new()).file_name(""),
+    );
+    let response = browser
+        .client
+        .post(browser.url("/files"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("Choose a file to upload."), "{page}");
+    assert!(page.contains("type=\"file\""), "the page is shown again");
+}
+
+#[tokio::test]
+async fn the_password_and_devices_pages_sign_out_other_devices() {
+    let app = AppServer::spawn().await;
+    let laptop = app.signed_in("alice").await;
+    let phone = app.device();
+    assert_eq!(phone.login("alice", "alice-password").await.status(), 200);
+    let csrf = field(&laptop.get("/password").await.text().await.unwrap(), "csrf");
+    let changed = laptop
+        .client
+        .post(laptop.url("/password"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("current_password", "alice-password"),
+            ("new_password", "brand-new-pw"),
+            ("confirm", "brand-new-pw"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+    assert!(
+        changed
+            .text()
+            .await
+            .unwrap()
+            .contains("Every other device was signed out.")
+    );
+    assert_eq!(phone.me().await.status(), 401);
+
+    assert_eq!(phone.login("alice", "brand-new-pw").await.status(), 200);
+    let revoke_all = laptop
+        .client
+        .post(laptop.url("/sessions/revoke-others"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&revoke_all), "/sessions?notice=others");
+    assert_eq!(phone.me().await.status(), 401);
+    assert_eq!(laptop.me().await.status(), 200);
+}

@@ -1,0 +1,263 @@
+//! `AppServer`: a real app server and a real download server on 127.0.0.1:0 sharing one fresh
+//! temp data dir (SQLite file, signing key, JWKS, files folder), plus `AppClient`s: each its own
+//! cookie jar ("a device"), redirects off, one method per endpoint.
+
+use crate::download::{DownloadServer, ServerFiles};
+use app_server::{Application, Config};
+use reqwest::{Response, multipart};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+
+pub struct AppServer {
+    pub address: SocketAddr,
+    pub base: String,
+    pub config: Config,
+    pub download: DownloadServer,
+    /// The first device; `device()` makes more.
+    pub api: AppClient,
+    handle: actix_web::dev::ServerHandle,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl AppServer {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Starts both servers after `tweak` has adjusted the app server's config.
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        crate::init_test_logging();
+        let files = ServerFiles::new();
+        let mut config = Config::for_tests(files.dir.path(), "http://127.0.0.1:1".parse().unwrap());
+        config.issuer = "https://app.test".into();
+        config.audience = "download".into();
+        tweak(&mut config);
+        // The app's key must be in the JWKS before the download server loads it.
+        app_server::keys::KeyRing::load(&config).expect("key ring");
+        let mut dl_config = files.config();
+        dl_config.issuer = config.issuer.clone();
+        dl_config.audience = config.audience.clone();
+        let download = DownloadServer::start(files, dl_config).await;
+        config.download_base = download.base.parse().unwrap();
+        Self::start(config, download).await
+    }
+
+    async fn start(config: Config, download: DownloadServer) -> Self {
+        let app = Application::build(config.clone())
+            .await
+            .expect("app server builds");
+        let address = app.address();
+        let base = format!("http://{address}");
+        let handle = app.handle();
+        let task = tokio::spawn(app.run_until(std::future::pending()));
+        AppServer {
+            address,
+            api: AppClient::new(&base),
+            base,
+            config,
+            download,
+            handle,
+            task,
+        }
+    }
+
+    /// Stops the app server and starts it again on the same data dir, config and port 0
+    /// (a new address); the first device keeps its cookie jar.
+    pub async fn restart(self) -> Self {
+        self.handle.stop(true).await;
+        let _ = self.task.await;
+        let jar = self.api;
+        let mut restarted = Self::start(self.config, self.download).await;
+        restarted.api = AppClient {
+            base: restarted.base.clone(),
+            ..jar
+        };
+        restarted
+    }
+
+    /// Another device: a fresh cookie jar.
+    pub fn device(&self) -> AppClient {
+        AppClient::new(&self.base)
+    }
+
+    /// A device signed in as a new account `name` (password `"{name}-password"`).
+    pub async fn signed_in(&self, name: &str) -> AppClient {
+        let device = self.device();
+        let password = format!("{name}-password");
+        assert_eq!(device.signup(name, &password).await.status(), 201);
+        assert_eq!(device.login(name, &password).await.status(), 200);
+        device
+    }
+
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.config.data_dir
+    }
+
+    /// Fetches a download URL with a plain client (no cookies), as a browser would after the 303.
+    pub async fn fetch(&self, url: &str) -> Response {
+        self.download
+            .client
+            .get(url)
+            .send()
+            .await
+            .expect("download server answers")
+    }
+}
+
+#[derive(Clone)]
+pub struct AppClient {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub jar: std::sync::Arc<reqwest::cookie::Jar>,
+}
+
+impl AppClient {
+    pub fn new(base: &str) -> Self {
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        AppClient {
+            base: base.to_owned(),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .cookie_provider(jar.clone())
+                .user_agent("integration-tests")
+                .build()
+                .unwrap(),
+            jar,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn post_json(&self, path: &str, body: Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn signup(&self, username: &str, password: &str) -> Response {
+        self.post_json(
+            "/api/signup",
+            json!({"username": username, "password": password}),
+        )
+        .await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Response {
+        self.post_json(
+            "/api/login",
+            json!({"username": username, "password": password}),
+        )
+        .await
+    }
+
+    pub async fn logout(&self) -> Response {
+        self.client
+            .post(self.url("/api/logout"))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn me(&self) -> Response {
+        self.get("/api/me").await
+    }
+
+    pub async fn change_password(&self, current: &str, new: &str) -> Response {
+        self.post_json(
+            "/api/password",
+            json!({"current_password": current, "new_password": new}),
+        )
+        .await
+    }
+
+    pub async fn files(&self) -> Response {
+        self.get("/api/files").await
+    }
+
+    pub async fn upload(&self, name: &str, bytes: Vec<u8>) -> Response {
+        let part = multipart::Part::bytes(bytes).file_name(name.to_owned());
+        let form = multipart::Form::new().part("file", part);
+        self.client
+            .post(self.url("/api/files"))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Uploads and returns the new file's id.
+    pub async fn upload_ok(&self, name: &str, bytes: &[u8]) -> String {
+        let response = self.upload(name, bytes.to_vec()).await;
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.unwrap();
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn delete_file(&self, id: &str) -> Response {
+        self.client
+            .delete(self.url(&format!("/api/files/{id}")))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn link(&self, id: &str) -> Response {
+        self.client
+            .post(self.url(&format!("/api/files/{id}/link")))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A fresh download URL for one of this user's files.
+    pub async fn link_ok(&self, id: &str) -> String {
+        let response = self.link(id).await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        body["url"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn sessions(&self) -> Response {
+        self.get("/api/sessions").await
+    }
+
+    pub async fn revoke_session(&self, id: &str) -> Response {
+        self.client
+            .delete(self.url(&format!("/api/sessions/{id}")))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn revoke_others(&self) -> Response {
+        self.client
+            .post(self.url("/api/sessions/revoke-others"))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn jwks(&self) -> Response {
+        self.get("/.well-known/jwks.json").await
+    }
+
+    /// The session cookie this device holds for the app server, if any.
+    pub fn session_cookie(&self) -> Option<String> {
+        use reqwest::cookie::CookieStore;
+        let header = self.jar.cookies(&self.base.parse().unwrap())?;
+        header
+            .to_str()
+            .ok()?
+            .split("; ")
+            .find_map(|c| c.strip_prefix("session=").map(str::to_owned))
+    }
+}
