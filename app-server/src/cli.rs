@@ -39,12 +39,12 @@ pub enum UserAction {
     },
 }
 
-/// `user add`: creates the account in the configured database.
+/// `user add`: creates the account in the configured database; returns its id and stored name.
 pub async fn add_user(
     config: &Config,
     name: &str,
     mut input: impl std::io::BufRead,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<(String, String)> {
     let username = Username::parse(name).map_err(anyhow::Error::msg)?;
     let mut line = String::new();
     input
@@ -58,5 +58,5 @@ pub async fn add_user(
         .await
         .map_err(|e| anyhow::anyhow!(e.message()))?;
     pool.close().await;
-    Ok(id)
+    Ok((id, username.as_str().to_owned()))
 }

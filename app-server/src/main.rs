@@ -13,7 +13,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::User {
             action: UserAction::Add { name, .. },
         }) => {
-            let id = add_user(&cli.config, &name, std::io::stdin().lock()).await?;
+            let (id, name) = add_user(&cli.config, &name, std::io::stdin().lock()).await?;
             println!("created user {name} ({id})");
         }
         None => {

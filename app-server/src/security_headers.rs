@@ -27,4 +27,6 @@ pub fn middleware(download_origin: &str) -> DefaultHeaders {
         // Not `no-referrer`: Chromium then sends `Origin: null` on our own form POSTs.
         .add(header("referrer-policy", "same-origin"))
         .add(header("cross-origin-opener-policy", "same-origin"))
+        // Pages and API answers are per person; only the stylesheet and JWKS say otherwise.
+        .add(header("cache-control", "no-store"))
 }

@@ -201,3 +201,62 @@ async fn the_password_and_devices_pages_sign_out_other_devices() {
     assert_eq!(phone.me().await.status(), 401);
     assert_eq!(laptop.me().await.status(), 200);
 }
+
+#[tokio::test]
+async fn the_login_page_explains_throttling_and_sign_up_mistakes() {
+    let app = AppServer::spawn_with(|c| c.login_attempts = 2).await;
+    let browser = app.device();
+    let signup = |password: &'static str, confirm: &'static str| {
+        browser
+            .client
+            .post(browser.url("/signup"))
+            .form(&[
+                ("username", "alice"),
+                ("password", password),
+                ("confirm", confirm),
+            ])
+            .send()
+    };
+    let differ = signup("alice-password", "alice-passwort").await.unwrap();
+    assert_eq!(differ.status(), 400);
+    assert!(
+        differ
+            .text()
+            .await
+            .unwrap()
+            .contains("The two passwords differ.")
+    );
+    let short = signup("short", "short").await.unwrap();
+    assert_eq!(short.status(), 400);
+    assert!(
+        short
+            .text()
+            .await
+            .unwrap()
+            .contains("at least 8 characters")
+    );
+    assert_eq!(browser.me().await.status(), 401);
+
+    let login = || {
+        browser
+            .client
+            .post(browser.url("/login"))
+            .form(&[("username", "alice"), ("password", "wrong-password")])
+            .send()
+    };
+    for _ in 0..2 {
+        assert_eq!(login().await.unwrap().status(), 401);
+    }
+    let throttled = login().await.unwrap();
+    assert_eq!(throttled.status(), 429);
+    assert!(throttled.headers().contains_key("retry-after"));
+    let page = throttled.text().await.unwrap();
+    assert!(
+        page.contains("Too many failed attempts; try again in"),
+        "{page}"
+    );
+    assert!(
+        page.contains("name=\"username\" value=\"alice\""),
+        "the form keeps the name"
+    );
+}

@@ -177,6 +177,7 @@ async fn every_response_carries_the_security_headers() {
         assert_eq!(h["x-content-type-options"], "nosniff");
         assert_eq!(h["referrer-policy"], "same-origin");
         assert_eq!(h["x-frame-options"], "DENY");
+        assert_eq!(h["cache-control"], "no-store", "{path}");
     }
 }
 
