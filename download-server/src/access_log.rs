@@ -8,7 +8,11 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage};
+use std::borrow::Cow;
 use std::time::Instant;
+
+/// How download requests are named in the log, whichever URL form they used.
+pub const DOWNLOAD_ROUTE: &str = "/d/{token}";
 
 pub async fn access_log(
     req: ServiceRequest,
@@ -18,17 +22,24 @@ pub async fn access_log(
     let method = req.method().clone();
     let mut res = next.call(req).await?;
     security_headers(res.headers_mut());
-    let route = res
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "(unmatched)".to_owned());
     let extensions = res.request().extensions();
-    let jti = extensions.get::<LoggedJti>().map(|j| j.0.to_string());
+    let jti = extensions
+        .get::<LoggedJti>()
+        .map(|j| tracing::field::display(j.0));
     let outcome = extensions.get::<Outcome>().map(|o| o.0);
+    // Only the download handlers set an outcome. For them the pattern is known, and asking the
+    // router again would re-run its regex over a path that is mostly a 300-byte token.
+    let route: Cow<'static, str> = if outcome.is_some() {
+        Cow::Borrowed(DOWNLOAD_ROUTE)
+    } else {
+        res.request()
+            .match_pattern()
+            .map_or(Cow::Borrowed("(unmatched)"), Cow::Owned)
+    };
     tracing::info!(
         target: "access",
         %method,
-        route,
+        route = &*route,
         status = res.status().as_u16(),
         micros = started.elapsed().as_micros() as u64,
         jti,

@@ -4,9 +4,9 @@
 
 use anyhow::{Context, bail};
 use arc_swap::ArcSwap;
+use aws_lc_rs::signature::{ED25519, ParsedPublicKey};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::DecodingKey;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,7 +20,25 @@ const UNKNOWN_KID_REFRESH_INTERVAL: Duration = Duration::from_secs(10);
 
 /// `kid` → Ed25519 verification key. Only EdDSA keys are ever inserted, so the algorithm is
 /// pinned by the key, never chosen by the token.
-pub type KeyMap = HashMap<String, DecodingKey>;
+pub type KeyMap = HashMap<String, VerifyingKey>;
+
+/// An Ed25519 public key, parsed once when the JWKS is read: verifying a token then costs the
+/// signature check alone, not a key parse and allocation per request.
+#[derive(Debug)]
+pub struct VerifyingKey(ParsedPublicKey);
+
+impl VerifyingKey {
+    pub fn ed25519(raw: &[u8]) -> Result<Self, String> {
+        ParsedPublicKey::new(&ED25519, raw)
+            .map(VerifyingKey)
+            .map_err(|e| format!("not an Ed25519 public key: {e}"))
+    }
+
+    /// Whether `signature` is a valid Ed25519 signature of `message` under this key.
+    pub fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        self.0.verify_sig(message, signature).is_ok()
+    }
+}
 
 #[derive(Debug, Clone)]
 pub enum JwksSource {
@@ -104,7 +122,7 @@ pub fn parse_jwks(bytes: &[u8]) -> anyhow::Result<KeyMap> {
     Ok(keys)
 }
 
-fn usable_key(value: &serde_json::Value) -> Result<(String, DecodingKey), String> {
+fn usable_key(value: &serde_json::Value) -> Result<(String, VerifyingKey), String> {
     let field = |name: &str| value.get(name).and_then(|v| v.as_str());
     let kid = field("kid").filter(|k| !k.is_empty()).ok_or("no kid")?;
     if field("kty") != Some("OKP") || field("crv") != Some("Ed25519") {
@@ -135,7 +153,7 @@ fn usable_key(value: &serde_json::Value) -> Result<(String, DecodingKey), String
             raw.len()
         ));
     }
-    let key = DecodingKey::from_ed_components(x).map_err(|e| format!("kid {kid}: {e}"))?;
+    let key = VerifyingKey::ed25519(&raw).map_err(|e| format!("kid {kid}: {e}"))?;
     Ok((kid.to_owned(), key))
 }
 

@@ -38,7 +38,7 @@ pub struct LoggedJti(pub Jti);
 pub struct Outcome(pub &'static str);
 
 pub async fn download(req: HttpRequest, state: web::Data<DownloadState>) -> HttpResponse {
-    let token = req.match_info().get("token").unwrap_or_default();
+    let token = download_token(req.path()).unwrap_or_default();
     let (outcome, response) = match serve(&req, token, &state).await {
         Ok((outcome, response)) => (outcome, response),
         Err(error) => {
@@ -54,6 +54,34 @@ pub async fn download(req: HttpRequest, state: web::Data<DownloadState>) -> Http
     state.metrics.outcome(outcome);
     req.extensions_mut().insert(Outcome(outcome));
     response
+}
+
+/// The token of `/d/{token}` or `/d/{token}/{filename}` (the name is cosmetic), read from the
+/// raw path: tokens are base64url and dots, never percent-encoded.
+pub fn download_token(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/d/")?;
+    let (token, name) = match rest.split_once('/') {
+        Some((token, name)) => (token, Some(name)),
+        None => (rest, None),
+    };
+    if token.is_empty() || name.is_some_and(|n| n.is_empty() || n.contains('/')) {
+        return None;
+    }
+    Some(token)
+}
+
+/// Everything under the `/d` scope (`web::scope("/d").default_service(web::to(serve::route))`):
+/// a download URL gets `download` (GET, HEAD) or 405, any other shape 404. Routing here instead
+/// of with `{token}` patterns keeps actix's regex engine (regex-lite, a PikeVM) off paths that
+/// are mostly a 300-byte token: profiled, it cost more CPU than the signature check.
+pub async fn route(req: HttpRequest, state: web::Data<DownloadState>) -> HttpResponse {
+    if download_token(req.path()).is_none() {
+        return DownloadError::NoSuchRoute.respond(prefers_html(&req));
+    }
+    match *req.method() {
+        Method::GET | Method::HEAD => download(req, state).await,
+        _ => method_not_allowed(req, state).await,
+    }
 }
 
 /// Any method but GET and HEAD: 405, never a 2xx, never a consume.
@@ -323,6 +351,21 @@ fn names_no_object(error: &(dyn std::error::Error + 'static)) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_token_is_the_first_segment_after_d() {
+        assert_eq!(download_token("/d/abc.def.ghi"), Some("abc.def.ghi"));
+        assert_eq!(
+            download_token("/d/abc.def.ghi/report.pdf"),
+            Some("abc.def.ghi")
+        );
+        assert_eq!(download_token("/d/"), None);
+        assert_eq!(download_token("/d//name"), None);
+        assert_eq!(download_token("/d/tok/"), None);
+        assert_eq!(download_token("/d/tok/a/b"), None);
+        assert_eq!(download_token("/dx/tok"), None);
+        assert_eq!(download_token("/healthz"), None);
+    }
 
     #[test]
     fn etags_from_the_store_are_normalised() {
