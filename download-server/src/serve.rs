@@ -159,6 +159,10 @@ async fn serve(
         if state.replay.is_used(&claims.jti, claims.exp).await? {
             return Err(DownloadError::AlreadyUsed);
         }
+        // The check refreshed the epoch (Redis may have lost its data since the first look).
+        if claims.iat < state.replay.epoch().await? {
+            return Err(DownloadError::BeforeEpoch);
+        }
         let empty: ByteStream = Box::pin(futures_util::stream::empty());
         return Ok(("head", response.body(SizedStream::new(len, empty))));
     }
