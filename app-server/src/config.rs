@@ -69,7 +69,7 @@ pub struct Config {
     pub allow_signup: bool,
 
     /// Largest accepted upload, in bytes.
-    #[arg(long, env = "APP_MAX_UPLOAD", default_value_t = 1024 * 1024 * 1024)]
+    #[arg(long, env = "APP_MAX_UPLOAD", default_value_t = 1_000_000_000)]
     pub max_upload: u64,
 
     /// A session unused for this many seconds ends.

@@ -44,8 +44,12 @@ pub fn check_form_token(expected: &str, given: &str) -> Result<(), AppError> {
     if !given.is_empty() && bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
         Ok(())
     } else {
-        Err(AppError::Forbidden(
-            "This form has expired or did not come from this site; reload the page and try again.",
-        ))
+        Err(missing_form_token())
     }
+}
+
+pub fn missing_form_token() -> AppError {
+    AppError::Forbidden(
+        "This form has expired or did not come from this site; reload the page and try again.",
+    )
 }

@@ -34,7 +34,7 @@ pub async fn receive(
             }
             (Some("file"), _) => {
                 if !token_checked {
-                    csrf::check_form_token("-", "")?;
+                    return Err(csrf::missing_form_token());
                 }
                 return store_file(state, user, field).await;
             }

@@ -31,3 +31,23 @@ pub async fn verify(password: &Password, stored: Option<String>) -> anyhow::Resu
 pub fn warm_up() {
     LazyLock::force(&DUMMY_HASH);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn only_the_right_password_for_a_known_user_verifies() {
+        let password = Password::parse_new("correct horse".into()).unwrap();
+        let stored = hash(&password).await.unwrap();
+        assert!(stored.starts_with("$argon2id$"), "{stored}");
+        assert!(verify(&password, Some(stored.clone())).await.unwrap());
+        let wrong = Password::parse_attempt("wrong horse".into()).unwrap();
+        assert!(!verify(&wrong, Some(stored)).await.unwrap());
+        // An unknown user is checked against the dummy hash and always refused, even with the
+        // dummy's own password.
+        let dummy =
+            Password::parse_attempt("not a real password, only spends time".into()).unwrap();
+        assert!(!verify(&dummy, None).await.unwrap());
+    }
+}

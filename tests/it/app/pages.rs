@@ -79,6 +79,12 @@ async fn the_whole_flow_works_through_plain_html_forms() {
         .unwrap();
     assert_eq!(login.status(), 303);
     assert_eq!(location(&login), "/");
+    let again = browser.get("/login").await;
+    assert_eq!(
+        again.status(),
+        303,
+        "a signed-in visitor skips the login form"
+    );
 
     let files_page = browser.get("/").await.text().await.unwrap();
     assert!(files_page.contains("type=\"file\" name=\"file\""));

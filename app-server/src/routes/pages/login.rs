@@ -1,7 +1,7 @@
 //! `/login` and `/signup`: the forms, and on success a new session and a redirect to the files.
 
 use super::{Notice, PageError, html, see_other};
-use crate::auth::accounts;
+use crate::auth::{CurrentUser, accounts};
 use crate::client;
 use crate::domain::{Password, Username};
 use crate::error::AppError;
@@ -43,7 +43,14 @@ pub struct SignupForm {
     confirm: String,
 }
 
-pub async fn show(state: web::Data<AppState>, notice: web::Query<Notice>) -> HttpResponse {
+pub async fn show(
+    state: web::Data<AppState>,
+    notice: web::Query<Notice>,
+    signed_in: Option<CurrentUser>,
+) -> HttpResponse {
+    if signed_in.is_some() {
+        return see_other("/");
+    }
     let page = LoginPage {
         username: String::new(),
         error: None,

@@ -68,7 +68,11 @@ pub async fn revoke(
         return Err(AppError::NotFound.into());
     }
     if *id == user.session_id {
-        return Ok(see_other("/login?notice=signed-out"));
+        let mut response = see_other("/login?notice=signed-out");
+        response
+            .add_removal_cookie(&state.sessions.removal_cookie())
+            .map_err(|e| PageError::App(AppError::internal(e)))?;
+        return Ok(response);
     }
     Ok(see_other("/sessions?notice=revoked"))
 }
