@@ -61,7 +61,7 @@ async fn open_browser(port: u16, profile: &Path, downloads: &Path) -> Client {
 /// Polls (bounded) until `check` holds for the page source.
 async fn wait_for_page(browser: &Client, what: &str, check: impl Fn(&str) -> bool) -> String {
     let mut source = String::new();
-    for _ in 0..100 {
+    for _ in 0..300 {
         source = browser.source().await.unwrap();
         if check(&source) {
             return source;
@@ -181,7 +181,7 @@ async fn a_person_signs_in_uploads_and_downloads_once_in_a_real_browser() {
             .unwrap();
         let saved = downloads.join("browser-upload.txt");
         let mut landed = false;
-        for _ in 0..200 {
+        for _ in 0..300 {
             if std::fs::read(&saved)
                 .map(|got| got == bytes)
                 .unwrap_or(false)
