@@ -64,10 +64,17 @@ impl AppServer {
     /// Stops the app server and starts it again on the same data dir, config and port 0
     /// (a new address); the first device keeps its cookie jar.
     pub async fn restart(self) -> Self {
+        self.restart_with(|_| {}).await
+    }
+
+    /// Like `restart`, after `tweak` has adjusted the config (e.g. a new signing key).
+    pub async fn restart_with(self, tweak: impl FnOnce(&mut Config)) -> Self {
         self.handle.stop(true).await;
         let _ = self.task.await;
         let jar = self.api;
-        let mut restarted = Self::start(self.config, self.download).await;
+        let mut config = self.config;
+        tweak(&mut config);
+        let mut restarted = Self::start(config, self.download).await;
         restarted.api = AppClient {
             base: restarted.base.clone(),
             ..jar

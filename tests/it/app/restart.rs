@@ -62,3 +62,54 @@ async fn the_signing_key_is_private_and_the_jwks_is_written_for_the_download_ser
         "no private members"
     );
 }
+
+#[tokio::test]
+async fn a_rotated_key_signs_new_links_while_links_signed_before_still_work() {
+    let app = AppServer::spawn().await;
+    assert_eq!(
+        app.api.signup("alice", "alice-password").await.status(),
+        201
+    );
+    assert_eq!(app.api.login("alice", "alice-password").await.status(), 200);
+    let id = app.api.upload_ok("r.txt", b"rotate me").await;
+    let before_rotation = app.api.link_ok(&id).await;
+    let old_kid = kid_of(&before_rotation);
+
+    // The operator moves the old key aside: a new one is generated and put first in the JWKS.
+    let new_key = app.data_dir().join("signing-key-2.pem");
+    let app = app.restart_with(|c| c.signing_key = Some(new_key)).await;
+    let jwks: Value = app.api.jwks().await.json().await.unwrap();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    let after_rotation = app.api.link_ok(&id).await;
+    let new_kid = kid_of(&after_rotation);
+    assert_ne!(new_kid, old_kid);
+    assert_eq!(kids[0], new_kid, "the newest key signs and comes first");
+    assert!(
+        kids.contains(&old_kid.as_str()),
+        "the old key stays published"
+    );
+
+    for url in [&after_rotation, &before_rotation] {
+        let response = app.fetch(url).await;
+        assert_eq!(response.status(), 200, "{url}");
+        assert_eq!(response.bytes().await.unwrap().as_ref(), b"rotate me");
+    }
+}
+
+fn kid_of(url: &str) -> String {
+    use base64::Engine;
+    let token = url.split("/d/").nth(1).unwrap().split('/').next().unwrap();
+    let header = token.split('.').next().unwrap();
+    let header: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .unwrap(),
+    )
+    .unwrap();
+    header["kid"].as_str().unwrap().to_owned()
+}
