@@ -97,12 +97,7 @@ pub async fn download(
 ) -> Result<HttpResponse, PageError> {
     check_form_token(&user.csrf_token, &form.csrf)?;
     let (url, _) = files::link(&state, &user, &id).await?;
-    let mut response = see_other(&url);
-    response.headers_mut().insert(
-        actix_web::http::header::CACHE_CONTROL,
-        actix_web::http::header::HeaderValue::from_static("no-store"),
-    );
-    Ok(response)
+    Ok(see_other(&url))
 }
 
 pub async fn delete(
