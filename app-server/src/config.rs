@@ -89,6 +89,11 @@ pub struct Config {
     #[arg(long, env = "APP_LOGIN_LOCKOUT", default_value_t = 300)]
     pub login_lockout: u64,
 
+    /// Reverse proxies (comma-separated IPs or CIDRs) whose `X-Forwarded-For` names the client;
+    /// from anyone else the header is ignored. Default: none, the TCP peer is the client.
+    #[arg(long, env = "APP_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<crate::client::TrustedProxy>,
+
     /// Worker threads (default: one per core).
     #[arg(long, env = "APP_WORKERS")]
     pub workers: Option<usize>,

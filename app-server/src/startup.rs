@@ -3,6 +3,7 @@
 
 use crate::auth::session::SessionPolicy;
 use crate::auth::throttle::LoginThrottle;
+use crate::client::TrustedProxies;
 use crate::config::Config;
 use crate::keys::KeyRing;
 use crate::state::AppState;
@@ -56,6 +57,7 @@ impl Application {
             download_base: config.download_base.clone(),
             allow_signup: config.allow_signup,
             max_upload: config.max_upload,
+            trusted_proxies: TrustedProxies::new(config.trusted_proxies.clone()),
         });
         spawn_expired_session_sweeper(pool);
 

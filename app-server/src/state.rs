@@ -2,6 +2,7 @@
 
 use crate::auth::session::SessionPolicy;
 use crate::auth::throttle::LoginThrottle;
+use crate::client::TrustedProxies;
 use crate::db::Pool;
 use crate::keys::KeyRing;
 use crate::storage::Store;
@@ -18,4 +19,5 @@ pub struct AppState {
     pub download_base: Url,
     pub allow_signup: bool,
     pub max_upload: u64,
+    pub trusted_proxies: TrustedProxies,
 }

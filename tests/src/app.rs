@@ -166,6 +166,32 @@ impl AppClient {
         .await
     }
 
+    /// Logs in with an `X-Forwarded-For` header, as a reverse proxy in front would send it.
+    pub async fn login_forwarded_for(
+        &self,
+        forwarded_for: &str,
+        username: &str,
+        password: &str,
+    ) -> Response {
+        self.client
+            .post(self.url("/api/login"))
+            .header("x-forwarded-for", forwarded_for)
+            .json(&json!({"username": username, "password": password}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The `ip` recorded on this device's current session.
+    pub async fn current_session_ip(&self) -> String {
+        let sessions: Vec<Value> = self.sessions().await.json().await.unwrap();
+        let current = sessions
+            .iter()
+            .find(|s| s["current"] == true)
+            .expect("a current session");
+        current["ip"].as_str().unwrap().to_owned()
+    }
+
     pub async fn logout(&self) -> Response {
         self.client
             .post(self.url("/api/logout"))

@@ -4,6 +4,7 @@ mod accounts;
 mod browser;
 mod files;
 mod pages;
+mod proxy;
 mod restart;
 mod security;
 mod sessions;
