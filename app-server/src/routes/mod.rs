@@ -4,12 +4,17 @@ pub mod api;
 pub mod pages;
 mod well_known;
 
-use actix_web::web;
+use actix_web::{Route, guard, web};
+
+/// GET, and HEAD for the same handler: the same status and headers, and actix sends no body.
+pub fn get() -> Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/.well-known/jwks.json", web::get().to(well_known::jwks))
-        .route("/static/app.css", web::get().to(well_known::stylesheet))
-        .route("/healthz", web::get().to(well_known::healthz));
+    cfg.route("/.well-known/jwks.json", get().to(well_known::jwks))
+        .route("/static/app.css", get().to(well_known::stylesheet))
+        .route("/healthz", get().to(well_known::healthz));
     api::configure(cfg);
     pages::configure(cfg);
 }

@@ -266,3 +266,49 @@ async fn the_login_page_explains_throttling_and_sign_up_mistakes() {
         "the form keeps the name"
     );
 }
+
+#[tokio::test]
+async fn head_answers_wherever_get_does_with_the_same_headers_and_no_body() {
+    let app = AppServer::spawn().await;
+    let alice = app.signed_in("alice").await;
+    let visitor = app.device();
+    for (device, path, status) in [
+        (&visitor, "/login", 200),
+        (&visitor, "/signup", 200),
+        (&visitor, "/", 303),
+        (&visitor, "/static/app.css", 200),
+        (&visitor, "/.well-known/jwks.json", 200),
+        (&visitor, "/healthz", 200),
+        (&visitor, "/api/me", 401),
+        (&visitor, "/no-such-page", 404),
+        (&alice, "/", 200),
+        (&alice, "/sessions", 200),
+        (&alice, "/password", 200),
+        (&alice, "/api/me", 200),
+        (&alice, "/api/files", 200),
+        (&alice, "/api/sessions", 200),
+    ] {
+        let get = device.get(path).await;
+        let head = device.client.head(device.url(path)).send().await.unwrap();
+        assert_eq!(get.status(), status, "GET {path}");
+        assert_eq!(head.status(), status, "HEAD {path}");
+        for name in [
+            "content-type",
+            "content-length",
+            "location",
+            "cache-control",
+            "content-security-policy",
+            "x-content-type-options",
+        ] {
+            assert_eq!(
+                head.headers().get(name),
+                get.headers().get(name),
+                "{name} of HEAD {path}"
+            );
+        }
+        assert!(
+            head.bytes().await.unwrap().is_empty(),
+            "HEAD {path} has no body"
+        );
+    }
+}

@@ -30,7 +30,11 @@ async fn without_trusted_proxies_a_spoofed_forwarded_for_is_ignored() {
     let response = spoofer
         .login_forwarded_for("192.0.2.200", "fresh-name", "wrong-password")
         .await;
-    assert_eq!(response.status(), 429, "a new forged address is still 127.0.0.1");
+    assert_eq!(
+        response.status(),
+        429,
+        "a new forged address is still 127.0.0.1"
+    );
 }
 
 #[tokio::test]
@@ -70,7 +74,11 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_recorded_and_throttled()
     let other = device
         .login_forwarded_for("198.51.100.2", "fresh-name", "wrong-password")
         .await;
-    assert_eq!(other.status(), 401, "another forwarded IP has its own count");
+    assert_eq!(
+        other.status(),
+        401,
+        "another forwarded IP has its own count"
+    );
     assert_eq!(
         device
             .login_forwarded_for("198.51.100.2", "alice", "alice-password")

@@ -35,13 +35,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/signup", web::post().to(accounts::signup))
             .route("/login", web::post().to(accounts::login))
             .route("/logout", web::post().to(accounts::logout))
-            .route("/me", web::get().to(accounts::me))
+            .route("/me", crate::routes::get().to(accounts::me))
             .route("/password", web::post().to(accounts::change_password))
-            .route("/files", web::get().to(files::list))
+            .route("/files", crate::routes::get().to(files::list))
             .route("/files", web::post().to(files::upload))
             .route("/files/{id}", web::delete().to(files::delete))
             .route("/files/{id}/link", web::post().to(files::link))
-            .route("/sessions", web::get().to(sessions::list))
+            .route("/sessions", crate::routes::get().to(sessions::list))
             .route(
                 "/sessions/revoke-others",
                 web::post().to(sessions::revoke_others),

@@ -23,18 +23,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .into()
             }),
     )
-    .route("/login", web::get().to(login::show))
+    .route("/login", crate::routes::get().to(login::show))
     .route("/login", web::post().to(login::submit))
-    .route("/signup", web::get().to(login::show_signup))
+    .route("/signup", crate::routes::get().to(login::show_signup))
     .route("/signup", web::post().to(login::submit_signup))
     .route("/logout", web::post().to(account::logout))
-    .route("/password", web::get().to(account::show_password))
+    .route("/password", crate::routes::get().to(account::show_password))
     .route("/password", web::post().to(account::change_password))
-    .route("/", web::get().to(files::show))
+    .route("/", crate::routes::get().to(files::show))
     .route("/files", web::post().to(files::upload))
     .route("/files/{id}/download", web::post().to(files::download))
     .route("/files/{id}/delete", web::post().to(files::delete))
-    .route("/sessions", web::get().to(sessions::show))
+    .route("/sessions", crate::routes::get().to(sessions::show))
     .route(
         "/sessions/revoke-others",
         web::post().to(sessions::revoke_others),
