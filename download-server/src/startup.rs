@@ -35,8 +35,9 @@ impl Application {
             config.max_token_lifetime,
             config.leeway,
         );
-        let replay =
-            Arc::new(ReplayStore::open(&config.replay_options()).context("opening the replay store")?);
+        let replay = Arc::new(
+            ReplayStore::open(&config.replay_options()).context("opening the replay store")?,
+        );
         replay.spawn_maintenance();
         let store = store::open(&config.store)
             .with_context(|| format!("opening the object store {}", config.store))?;

@@ -15,7 +15,14 @@ async fn startup_log(policy: &str) -> String {
     let _redis = Running(
         Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--maxmemory-policy", policy, "--save", "", "--appendonly", "no"])
+            .args([
+                "--maxmemory-policy",
+                policy,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -33,7 +40,14 @@ async fn startup_log(policy: &str) -> String {
     let (mut server, base) = start_download_server(&env, Stdio::piped()).await;
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while client.get(format!("{base}/readyz")).send().await.unwrap().status() != 200 {
+    while client
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        != 200
+    {
         assert!(Instant::now() < deadline, "never became ready");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -42,7 +56,13 @@ async fn startup_log(policy: &str) -> String {
     server.0.kill().unwrap();
     server.0.wait().unwrap();
     let mut log = String::new();
-    server.0.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    server
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
     log
 }
 

@@ -22,7 +22,13 @@ fn openssl(dir: &Path, args: &[&str]) {
 
 /// A throwaway CA and a certificate for 127.0.0.1 signed by it.
 fn make_certificates(dir: &Path) {
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
     let mut ca = vec!["req", "-x509", "-days", "1", "-subj", "/CN=test-ca"];
     ca.extend(ec);
     ca.extend(["-keyout", "ca.key", "-out", "ca.crt"]);
@@ -39,8 +45,21 @@ fn make_certificates(dir: &Path) {
     openssl(
         dir,
         &[
-            "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-CAcreateserial", "-days", "1", "-extfile", "san.cnf", "-out", "server.crt",
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "san.cnf",
+            "-out",
+            "server.crt",
         ],
     );
 }
@@ -53,8 +72,20 @@ async fn two_instances_share_one_redis_over_tls() {
     let _redis = Running(
         Command::new("redis-server")
             .current_dir(dir.path())
-            .args(["--port", "0", "--bind", "127.0.0.1", "--tls-port", &port.to_string()])
-            .args(["--tls-cert-file", "server.crt", "--tls-key-file", "server.key"])
+            .args([
+                "--port",
+                "0",
+                "--bind",
+                "127.0.0.1",
+                "--tls-port",
+                &port.to_string(),
+            ])
+            .args([
+                "--tls-cert-file",
+                "server.crt",
+                "--tls-key-file",
+                "server.key",
+            ])
             .args(["--tls-ca-cert-file", "ca.crt", "--tls-auth-clients", "no"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .stdout(Stdio::null())
@@ -82,8 +113,18 @@ async fn two_instances_share_one_redis_over_tls() {
     let client = reqwest::Client::new();
     for base in [&base_a, &base_b] {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while client.get(format!("{base}/readyz")).send().await.unwrap().status() != 200 {
-            assert!(Instant::now() < deadline, "{base} never became ready over TLS");
+        while client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            != 200
+        {
+            assert!(
+                Instant::now() < deadline,
+                "{base} never became ready over TLS"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -94,9 +135,17 @@ async fn two_instances_share_one_redis_over_tls() {
         .mint("user-1", &ObjectPath::parse("tls.txt").unwrap(), None)
         .unwrap()
         .token;
-    let first = client.get(format!("{base_a}/d/{token}")).send().await.unwrap();
+    let first = client
+        .get(format!("{base_a}/d/{token}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(first.status(), 200);
     assert_eq!(first.text().await.unwrap(), "over tls");
-    let other = client.get(format!("{base_b}/d/{token}")).send().await.unwrap();
+    let other = client
+        .get(format!("{base_b}/d/{token}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(other.status(), 410);
 }

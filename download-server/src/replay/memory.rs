@@ -220,7 +220,9 @@ mod tests {
         let firsts: usize = std::thread::scope(|s| {
             let handles: Vec<_> = (0..16)
                 .map(|_| {
-                    s.spawn(|| (store.consume(&jti, exp).unwrap() == Consumed::First(Receipt(0))) as usize)
+                    s.spawn(|| {
+                        (store.consume(&jti, exp).unwrap() == Consumed::First(Receipt(0))) as usize
+                    })
                 })
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).sum()

@@ -46,28 +46,26 @@ pub struct ReplayUnavailable(pub String);
 
 pub enum ReplayStore {
     Memory(MemoryReplayStore),
-    Redis(RedisReplayStore),
+    /// Boxed: it is far larger than the memory store's handle.
+    Redis(Box<RedisReplayStore>),
 }
 
 impl ReplayStore {
     /// Opens the backend named by `--replay`. `leeway` and `max_lifetime` bound how long a `jti`
     /// must be remembered: until its token's `exp` + leeway.
     pub fn open(options: &ReplayOptions) -> anyhow::Result<Self> {
-        let (leeway, max_lifetime) = (
-            i64::from(options.leeway),
-            i64::from(options.max_lifetime),
-        );
+        let (leeway, max_lifetime) = (i64::from(options.leeway), i64::from(options.max_lifetime));
         match options.spec.as_str() {
             "memory" | "memory://" | "memory:///" => Ok(ReplayStore::Memory(
                 MemoryReplayStore::new(leeway, max_lifetime),
             )),
             url if url.starts_with("redis://") || url.starts_with("rediss://") => {
-                Ok(ReplayStore::Redis(RedisReplayStore::new(
+                Ok(ReplayStore::Redis(Box::new(RedisReplayStore::new(
                     url,
                     &options.prefix,
                     leeway,
                     options.timeout,
-                )?))
+                )?)))
             }
             _ => anyhow::bail!("unsupported replay store (use memory, redis:// or rediss://)"),
         }

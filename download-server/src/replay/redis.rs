@@ -132,7 +132,9 @@ impl RedisReplayStore {
             0 => Ok(Consumed::First(receipt)),
             1 => Ok(Consumed::AlreadyUsed),
             2 => Ok(Consumed::BeforeEpoch),
-            other => Err(ReplayUnavailable(format!("unexpected script reply {other}"))),
+            other => Err(ReplayUnavailable(format!(
+                "unexpected script reply {other}"
+            ))),
         }
     }
 
