@@ -150,6 +150,31 @@ impl AppClient {
         self.client.get(self.url(path)).send().await.unwrap()
     }
 
+    /// A POST with one extra header (such as `Origin` or `Sec-Fetch-Site`) and no body.
+    pub async fn post_with_header(&self, path: &str, name: &str, value: &str) -> Response {
+        self.client
+            .post(self.url(path))
+            .header(name, value)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// An HTML form post, as a browser without JavaScript sends it.
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Response {
+        self.client
+            .post(self.url(path))
+            .form(fields)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The CSRF token in the files page's forms (this device must be signed in).
+    pub async fn csrf_token(&self) -> String {
+        form_field(&self.get("/").await.text().await.unwrap(), "csrf")
+    }
+
     pub async fn signup(&self, username: &str, password: &str) -> Response {
         self.post_json(
             "/api/signup",
@@ -214,6 +239,13 @@ impl AppClient {
 
     pub async fn files(&self) -> Response {
         self.get("/api/files").await
+    }
+
+    /// How many files `GET /api/files` lists.
+    pub async fn file_count(&self) -> usize {
+        let response = self.files().await;
+        assert_eq!(response.status(), 200);
+        response.json::<Vec<Value>>().await.unwrap().len()
     }
 
     pub async fn upload(&self, name: &str, bytes: Vec<u8>) -> Response {
@@ -293,4 +325,19 @@ impl AppClient {
             .split("; ")
             .find_map(|c| c.strip_prefix("session=").map(str::to_owned))
     }
+}
+
+/// The `value` of the form field `name` in an HTML page.
+pub fn form_field(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let at = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} field"))
+        + marker.len();
+    page[at..].split('"').next().unwrap().to_owned()
+}
+
+/// A redirect's `Location`.
+pub fn location(response: &Response) -> String {
+    response.headers()["location"].to_str().unwrap().to_owned()
 }

@@ -1,19 +1,6 @@
 //! The HTML pages, driven as a browser without JavaScript would: plain form posts.
 
-use integration_tests::app::AppServer;
-
-fn location(response: &reqwest::Response) -> String {
-    response.headers()["location"].to_str().unwrap().to_owned()
-}
-
-fn field(page: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let at = page
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} field"))
-        + marker.len();
-    page[at..].split('"').next().unwrap().to_owned()
-}
+use integration_tests::app::{AppServer, form_field as field, location};
 
 #[tokio::test]
 async fn the_whole_flow_works_through_plain_html_forms() {
@@ -27,16 +14,15 @@ async fn the_whole_flow_works_through_plain_html_forms() {
     assert!(login_page.contains("name=\"username\"") && login_page.contains("name=\"password\""));
 
     let signup = browser
-        .client
-        .post(browser.url("/signup"))
-        .form(&[
-            ("username", "Alice"),
-            ("password", "alice-password"),
-            ("confirm", "alice-password"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .post_form(
+            "/signup",
+            &[
+                ("username", "Alice"),
+                ("password", "alice-password"),
+                ("confirm", "alice-password"),
+            ],
+        )
+        .await;
     assert_eq!(signup.status(), 303);
     assert_eq!(
         browser.get("/api/me").await.status(),
@@ -45,22 +31,17 @@ async fn the_whole_flow_works_through_plain_html_forms() {
     );
     let logout_token = field(&browser.get("/").await.text().await.unwrap(), "csrf");
     let logout = browser
-        .client
-        .post(browser.url("/logout"))
-        .form(&[("csrf", logout_token.as_str())])
-        .send()
-        .await
-        .unwrap();
+        .post_form("/logout", &[("csrf", logout_token.as_str())])
+        .await;
     assert_eq!(location(&logout), "/login?notice=signed-out");
     assert_eq!(browser.me().await.status(), 401);
 
     let wrong = browser
-        .client
-        .post(browser.url("/login"))
-        .form(&[("username", "alice"), ("password", "nope-nope")])
-        .send()
-        .await
-        .unwrap();
+        .post_form(
+            "/login",
+            &[("username", "alice"), ("password", "nope-nope")],
+        )
+        .await;
     assert_eq!(wrong.status(), 401);
     assert!(
         wrong
@@ -71,12 +52,11 @@ async fn the_whole_flow_works_through_plain_html_forms() {
     );
 
     let login = browser
-        .client
-        .post(browser.url("/login"))
-        .form(&[("username", "alice"), ("password", "alice-password")])
-        .send()
-        .await
-        .unwrap();
+        .post_form(
+            "/login",
+            &[("username", "alice"), ("password", "alice-password")],
+        )
+        .await;
     assert_eq!(login.status(), 303);
     assert_eq!(location(&login), "/");
     let again = browser.get("/login").await;
@@ -123,12 +103,8 @@ async fn the_whole_flow_works_through_plain_html_forms() {
     let download_path = download_action.split('"').next().unwrap();
 
     let click = browser
-        .client
-        .post(browser.url(download_path))
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+        .post_form(download_path, &[("csrf", csrf.as_str())])
+        .await;
     assert_eq!(click.status(), 303);
     let url = location(&click);
     assert!(
@@ -174,17 +150,16 @@ async fn the_password_and_devices_pages_sign_out_other_devices() {
     assert_eq!(phone.login("alice", "alice-password").await.status(), 200);
     let csrf = field(&laptop.get("/password").await.text().await.unwrap(), "csrf");
     let changed = laptop
-        .client
-        .post(laptop.url("/password"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("current_password", "alice-password"),
-            ("new_password", "brand-new-pw"),
-            ("confirm", "brand-new-pw"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .post_form(
+            "/password",
+            &[
+                ("csrf", csrf.as_str()),
+                ("current_password", "alice-password"),
+                ("new_password", "brand-new-pw"),
+                ("confirm", "brand-new-pw"),
+            ],
+        )
+        .await;
     assert_eq!(changed.status(), 200);
     assert!(
         changed
@@ -197,12 +172,8 @@ async fn the_password_and_devices_pages_sign_out_other_devices() {
 
     assert_eq!(phone.login("alice", "brand-new-pw").await.status(), 200);
     let revoke_all = laptop
-        .client
-        .post(laptop.url("/sessions/revoke-others"))
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+        .post_form("/sessions/revoke-others", &[("csrf", csrf.as_str())])
+        .await;
     assert_eq!(location(&revoke_all), "/sessions?notice=others");
     assert_eq!(phone.me().await.status(), 401);
     assert_eq!(laptop.me().await.status(), 200);
@@ -212,18 +183,16 @@ async fn the_password_and_devices_pages_sign_out_other_devices() {
 async fn the_login_page_explains_throttling_and_sign_up_mistakes() {
     let app = AppServer::spawn_with(|c| c.login_attempts = 2).await;
     let browser = app.device();
-    let signup = |password: &'static str, confirm: &'static str| {
-        browser
-            .client
-            .post(browser.url("/signup"))
-            .form(&[
-                ("username", "alice"),
-                ("password", password),
-                ("confirm", confirm),
-            ])
-            .send()
+    let browser = &browser;
+    let signup = |password: &'static str, confirm: &'static str| async move {
+        let fields = [
+            ("username", "alice"),
+            ("password", password),
+            ("confirm", confirm),
+        ];
+        browser.post_form("/signup", &fields).await
     };
-    let differ = signup("alice-password", "alice-passwort").await.unwrap();
+    let differ = signup("alice-password", "alice-passwort").await;
     assert_eq!(differ.status(), 400);
     assert!(
         differ
@@ -232,7 +201,7 @@ async fn the_login_page_explains_throttling_and_sign_up_mistakes() {
             .unwrap()
             .contains("The two passwords differ.")
     );
-    let short = signup("short", "short").await.unwrap();
+    let short = signup("short", "short").await;
     assert_eq!(short.status(), 400);
     assert!(
         short
@@ -244,16 +213,15 @@ async fn the_login_page_explains_throttling_and_sign_up_mistakes() {
     assert_eq!(browser.me().await.status(), 401);
 
     let login = || {
-        browser
-            .client
-            .post(browser.url("/login"))
-            .form(&[("username", "alice"), ("password", "wrong-password")])
-            .send()
+        browser.post_form(
+            "/login",
+            &[("username", "alice"), ("password", "wrong-password")],
+        )
     };
     for _ in 0..2 {
-        assert_eq!(login().await.unwrap().status(), 401);
+        assert_eq!(login().await.status(), 401);
     }
-    let throttled = login().await.unwrap();
+    let throttled = login().await;
     assert_eq!(throttled.status(), 429);
     assert!(throttled.headers().contains_key("retry-after"));
     let page = throttled.text().await.unwrap();

@@ -1,7 +1,7 @@
 //! Cross-site request refusal, CSRF tokens in forms, security headers, and bad input that must
 //! get a clear 4xx (never a 5xx).
 
-use integration_tests::app::{AppClient, AppServer};
+use integration_tests::app::AppServer;
 use serde_json::Value;
 
 #[tokio::test]
@@ -9,31 +9,17 @@ async fn a_state_changing_request_from_a_foreign_origin_is_refused() {
     let app = AppServer::spawn().await;
     let alice = app.signed_in("alice").await;
     let id = alice.upload_ok("a.txt", b"a").await;
-    let link = alice.url(&format!("/api/files/{id}/link"));
+    let link = format!("/api/files/{id}/link");
 
     let foreign = alice
-        .client
-        .post(&link)
-        .header("origin", "https://evil.example")
-        .send()
-        .await
-        .unwrap();
+        .post_with_header(&link, "origin", "https://evil.example")
+        .await;
     assert_eq!(foreign.status(), 403);
     let cross_site = alice
-        .client
-        .post(&link)
-        .header("sec-fetch-site", "cross-site")
-        .send()
-        .await
-        .unwrap();
+        .post_with_header(&link, "sec-fetch-site", "cross-site")
+        .await;
     assert_eq!(cross_site.status(), 403);
-    let null_origin = alice
-        .client
-        .post(&link)
-        .header("origin", "null")
-        .send()
-        .await
-        .unwrap();
+    let null_origin = alice.post_with_header(&link, "origin", "null").await;
     assert_eq!(null_origin.status(), 403);
     let delete = alice
         .client
@@ -43,17 +29,7 @@ async fn a_state_changing_request_from_a_foreign_origin_is_refused() {
         .await
         .unwrap();
     assert_eq!(delete.status(), 403);
-    assert_eq!(
-        alice
-            .files()
-            .await
-            .json::<Vec<Value>>()
-            .await
-            .unwrap()
-            .len(),
-        1,
-        "nothing was deleted"
-    );
+    assert_eq!(alice.file_count().await, 1, "nothing was deleted");
     let login = app
         .device()
         .client
@@ -65,21 +41,11 @@ async fn a_state_changing_request_from_a_foreign_origin_is_refused() {
         .unwrap();
     assert_eq!(login.status(), 403, "no login CSRF either");
 
-    let own = alice
-        .client
-        .post(&link)
-        .header("origin", &app.base)
-        .send()
-        .await
-        .unwrap();
+    let own = alice.post_with_header(&link, "origin", &app.base).await;
     assert_eq!(own.status(), 200);
     let same = alice
-        .client
-        .post(&link)
-        .header("sec-fetch-site", "same-origin")
-        .send()
-        .await
-        .unwrap();
+        .post_with_header(&link, "sec-fetch-site", "same-origin")
+        .await;
     assert_eq!(same.status(), 200);
     let read = alice
         .client
@@ -91,74 +57,28 @@ async fn a_state_changing_request_from_a_foreign_origin_is_refused() {
     assert_eq!(read.status(), 200, "reads are not state changes");
 }
 
-async fn csrf_token(device: &AppClient) -> String {
-    let page = device.get("/").await.text().await.unwrap();
-    let at =
-        page.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
-    page[at..].split('"').next().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn html_forms_need_the_sessions_csrf_token() {
     let app = AppServer::spawn().await;
     let alice = app.signed_in("alice").await;
     let id = alice.upload_ok("a.txt", b"a").await;
-    let delete = alice.url(&format!("/files/{id}/delete"));
-    let missing = alice
-        .client
-        .post(&delete)
-        .form(&[("x", "y")])
-        .send()
-        .await
-        .unwrap();
+    let delete = format!("/files/{id}/delete");
+    let missing = alice.post_form(&delete, &[("x", "y")]).await;
     assert_eq!(missing.status(), 400);
-    let wrong = alice
-        .client
-        .post(&delete)
-        .form(&[("csrf", "not-the-token")])
-        .send()
-        .await
-        .unwrap();
+    let wrong = alice.post_form(&delete, &[("csrf", "not-the-token")]).await;
     assert_eq!(wrong.status(), 403);
     let bob = app.signed_in("bob").await;
-    let bobs_token = csrf_token(&bob).await;
+    let bobs_token = bob.csrf_token().await;
     let borrowed = alice
-        .client
-        .post(&delete)
-        .form(&[("csrf", bobs_token.as_str())])
-        .send()
-        .await
-        .unwrap();
+        .post_form(&delete, &[("csrf", bobs_token.as_str())])
+        .await;
     assert_eq!(borrowed.status(), 403, "a token is bound to its session");
-    assert_eq!(
-        alice
-            .files()
-            .await
-            .json::<Vec<Value>>()
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(alice.file_count().await, 1);
 
-    let token = csrf_token(&alice).await;
-    let ok = alice
-        .client
-        .post(&delete)
-        .form(&[("csrf", token.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let token = alice.csrf_token().await;
+    let ok = alice.post_form(&delete, &[("csrf", token.as_str())]).await;
     assert_eq!(ok.status(), 303);
-    assert!(
-        alice
-            .files()
-            .await
-            .json::<Vec<Value>>()
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(alice.file_count().await, 0);
 }
 
 #[tokio::test]
@@ -250,12 +170,8 @@ async fn bad_input_gets_a_clear_4xx_and_never_a_5xx() {
     );
     let huge_form = app
         .device()
-        .client
-        .post(app.api.url("/login"))
-        .form(&[("username", huge.as_str()), ("password", "x")])
-        .send()
-        .await
-        .unwrap();
+        .post_form("/login", &[("username", huge.as_str()), ("password", "x")])
+        .await;
     assert_clear_4xx("100 KB user name in the form", huge_form.status());
     assert_eq!(
         app.device().signup("a b", "long-enough-pw").await.status(),
@@ -274,15 +190,7 @@ async fn bad_input_gets_a_clear_4xx_and_never_a_5xx() {
             response.status(),
         );
     }
-    assert!(
-        alice
-            .files()
-            .await
-            .json::<Vec<Value>>()
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(alice.file_count().await, 0);
 
     let wrong_field = reqwest::multipart::Form::new().text("other", "x");
     let response = alice
@@ -312,11 +220,7 @@ async fn bad_input_gets_a_clear_4xx_and_never_a_5xx() {
     assert_eq!(alice.revoke_session("not-a-session").await.status(), 404);
     let form_missing = app
         .device()
-        .client
-        .post(app.api.url("/login"))
-        .form(&[("username", "alice")])
-        .send()
-        .await
-        .unwrap();
+        .post_form("/login", &[("username", "alice")])
+        .await;
     assert_eq!(form_missing.status(), 400);
 }
