@@ -18,64 +18,45 @@ fn app_server(data_dir: &std::path::Path) -> Command {
     command
 }
 
-#[test]
-fn user_add_reads_the_password_from_stdin() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = app_server(dir.path())
-        .args(["user", "add", "Carol", "--password-stdin"])
+/// Runs `app-server user add NAME --password-stdin` with `password` on stdin.
+fn user_add(data_dir: &std::path::Path, name: &str, password: &str) -> std::process::Output {
+    let mut child = app_server(data_dir)
+        .args(["user", "add", name, "--password-stdin"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"carol-password\n")
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(format!("{password}\n").as_bytes()).unwrap();
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn user_add_reads_the_password_from_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = user_add(dir.path(), "Carol", "carol-password");
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains("created user carol"));
-    let mut again = app_server(dir.path())
-        .args(["user", "add", "carol", "--password-stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    again
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"carol-password\n")
-        .unwrap();
-    let output = again.wait_with_output().unwrap();
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("taken"));
-    assert!(!String::from_utf8_lossy(&output.stderr).contains("carol-password"));
+    let again = user_add(dir.path(), "carol", "carol-password");
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("taken"));
+    assert!(!String::from_utf8_lossy(&again.stderr).contains("carol-password"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_binary_serves_stops_on_sigterm_and_logs_no_secrets() {
     let dir = tempfile::tempdir().unwrap();
-    let mut add = app_server(dir.path())
-        .args(["user", "add", "alice", "--password-stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    add.stdin
-        .take()
-        .unwrap()
-        .write_all(b"alice-secret-pw\n")
-        .unwrap();
-    assert!(add.wait().unwrap().success());
+    assert!(
+        user_add(dir.path(), "alice", "alice-secret-pw")
+            .status
+            .success()
+    );
 
     let mut child = app_server(dir.path())
         .stderr(Stdio::piped())

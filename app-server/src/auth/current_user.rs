@@ -1,8 +1,9 @@
 //! `CurrentUser`: the signed-in user behind the session cookie, as an extractor. The API flavour
 //! answers 401; `PageUser` sends a browser to the login page instead.
 
+use crate::csrf::check_form_token;
 use crate::error::AppError;
-use crate::routes::pages::PageError;
+use crate::routes::pages::{CsrfForm, PageError};
 use crate::state::AppState;
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
@@ -60,6 +61,28 @@ impl FromRequest for PageUser {
                 Err(AppError::Unauthorized) => Err(PageError::SignedOut),
                 Err(other) => Err(PageError::App(other)),
             }
+        })
+    }
+}
+
+/// The signed-in user of a button form (Delete, Sign out, …) whose `csrf` field matched the
+/// session's token; the check happens before any handler runs.
+pub struct FormUser(pub CurrentUser);
+
+impl FromRequest for FormUser {
+    type Error = PageError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let user = PageUser::from_request(req, payload);
+        let form = web::Form::<CsrfForm>::from_request(req, payload);
+        Box::pin(async move {
+            let PageUser(user) = user.await?;
+            let form = form.await.map_err(|_| {
+                PageError::App(AppError::bad("The form was incomplete or malformed."))
+            })?;
+            check_form_token(&user.csrf_token, &form.csrf)?;
+            Ok(FormUser(user))
         })
     }
 }

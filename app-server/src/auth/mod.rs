@@ -7,4 +7,4 @@ pub mod password;
 pub mod session;
 pub mod throttle;
 
-pub use current_user::{CurrentUser, PageUser};
+pub use current_user::{CurrentUser, FormUser, PageUser};

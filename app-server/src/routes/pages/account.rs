@@ -1,7 +1,7 @@
 //! `/logout` and `/password`.
 
-use super::{CsrfForm, PageError, html, see_other};
-use crate::auth::{PageUser, accounts};
+use super::{PageError, html, signed_out};
+use crate::auth::{FormUser, PageUser, accounts};
 use crate::csrf::check_form_token;
 use crate::db;
 use crate::domain::Password;
@@ -14,16 +14,10 @@ use serde::Deserialize;
 
 pub async fn logout(
     state: web::Data<AppState>,
-    PageUser(user): PageUser,
-    form: web::Form<CsrfForm>,
+    FormUser(user): FormUser,
 ) -> Result<HttpResponse, PageError> {
-    check_form_token(&user.csrf_token, &form.csrf)?;
     db::sessions::delete(&state.pool, &user.user_id, &user.session_id).await?;
-    let mut response = see_other("/login?notice=signed-out");
-    response
-        .add_removal_cookie(&state.sessions.removal_cookie())
-        .map_err(|e| PageError::App(AppError::internal(e)))?;
-    Ok(response)
+    signed_out(&state)
 }
 
 #[derive(Template)]

@@ -1,8 +1,7 @@
 //! `/` (the files page), uploads from its form, and each file's Download and Delete buttons.
 
-use super::{CsrfForm, Notice, PageError, html, see_other};
-use crate::auth::{CurrentUser, PageUser};
-use crate::csrf::check_form_token;
+use super::{Notice, PageError, html, see_other};
+use crate::auth::{CurrentUser, FormUser, PageUser};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::{db, files, time_fmt};
@@ -91,22 +90,18 @@ pub async fn upload(
 /// Mints a fresh single-use link and sends the browser straight to it.
 pub async fn download(
     state: web::Data<AppState>,
-    PageUser(user): PageUser,
+    FormUser(user): FormUser,
     id: web::Path<String>,
-    form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, PageError> {
-    check_form_token(&user.csrf_token, &form.csrf)?;
     let (url, _) = files::link(&state, &user, &id).await?;
     Ok(see_other(&url))
 }
 
 pub async fn delete(
     state: web::Data<AppState>,
-    PageUser(user): PageUser,
+    FormUser(user): FormUser,
     id: web::Path<String>,
-    form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, PageError> {
-    check_form_token(&user.csrf_token, &form.csrf)?;
     files::delete(&state, &user, &id).await?;
     Ok(see_other("/?notice=deleted"))
 }

@@ -125,6 +125,15 @@ pub fn see_other(location: &str) -> HttpResponse {
         .finish()
 }
 
+/// Back to the login page with this device's cookie removed (its session row is already gone).
+pub fn signed_out(state: &crate::state::AppState) -> Result<HttpResponse, PageError> {
+    let mut response = see_other("/login?notice=signed-out");
+    response
+        .add_removal_cookie(&state.sessions.removal_cookie())
+        .map_err(|e| PageError::App(AppError::internal(e)))?;
+    Ok(response)
+}
+
 /// One-word notices in a redirect's query string map to fixed sentences, so a link cannot put
 /// arbitrary text on the page.
 #[derive(serde::Deserialize, Default)]

@@ -1,8 +1,7 @@
 //! `/sessions`: every device the person is signed in on, with Sign out buttons.
 
-use super::{CsrfForm, Notice, PageError, html, see_other};
-use crate::auth::PageUser;
-use crate::csrf::check_form_token;
+use super::{Notice, PageError, html, see_other, signed_out};
+use crate::auth::{FormUser, PageUser};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::{db, time_fmt};
@@ -59,30 +58,22 @@ pub async fn show(
 
 pub async fn revoke(
     state: web::Data<AppState>,
-    PageUser(user): PageUser,
+    FormUser(user): FormUser,
     id: web::Path<String>,
-    form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, PageError> {
-    check_form_token(&user.csrf_token, &form.csrf)?;
     if !db::sessions::delete(&state.pool, &user.user_id, &id).await? {
         return Err(AppError::NotFound.into());
     }
     if *id == user.session_id {
-        let mut response = see_other("/login?notice=signed-out");
-        response
-            .add_removal_cookie(&state.sessions.removal_cookie())
-            .map_err(|e| PageError::App(AppError::internal(e)))?;
-        return Ok(response);
+        return signed_out(&state);
     }
     Ok(see_other("/sessions?notice=revoked"))
 }
 
 pub async fn revoke_others(
     state: web::Data<AppState>,
-    PageUser(user): PageUser,
-    form: web::Form<CsrfForm>,
+    FormUser(user): FormUser,
 ) -> Result<HttpResponse, PageError> {
-    check_form_token(&user.csrf_token, &form.csrf)?;
     db::sessions::delete_others(&state.pool, &user.user_id, &user.session_id).await?;
     Ok(see_other("/sessions?notice=others"))
 }
