@@ -9,12 +9,24 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CurrentUser {
     pub user_id: String,
     pub username: String,
     pub session_id: String,
     pub csrf_token: String,
+}
+
+/// The CSRF token is a per-session secret: never in a log line or a panic message.
+impl std::fmt::Debug for CurrentUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CurrentUser")
+            .field("user_id", &self.user_id)
+            .field("username", &self.username)
+            .field("session_id", &self.session_id)
+            .field("csrf_token", &"<redacted>")
+            .finish()
+    }
 }
 
 impl FromRequest for CurrentUser {
@@ -84,5 +96,23 @@ impl FromRequest for FormUser {
             check_form_token(&user.csrf_token, &form.csrf)?;
             Ok(FormUser(user))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn debug_output_leaves_the_csrf_token_out() {
+        let user = super::CurrentUser {
+            user_id: "u1".into(),
+            username: "alice".into(),
+            session_id: "s1".into(),
+            csrf_token: "csrf-secret-value".into(),
+        };
+        let shown = format!("{user:?}");
+        assert!(
+            shown.contains("alice") && !shown.contains("csrf-secret-value"),
+            "{shown}"
+        );
     }
 }

@@ -1,7 +1,9 @@
 //! Server-side sessions: the cookie holds a random 256-bit secret, the table holds only its
 //! SHA-256, so a database dump cannot be replayed as cookies.
 
+use crate::client;
 use crate::db::{self, Pool, sessions::SessionRow};
+use actix_web::HttpRequest;
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -29,7 +31,7 @@ impl SessionPolicy {
         }
     }
 
-    pub async fn create(
+    async fn create(
         &self,
         pool: &Pool,
         user_id: &str,
@@ -56,6 +58,22 @@ impl SessionPolicy {
         )
         .await?;
         Ok(secret)
+    }
+
+    /// Signs `user_id` in on the device behind `req`: a new session (never the presented one:
+    /// no fixation), recording the device's User-Agent and IP. A session the device still
+    /// presents is ended, so signing in again never leaves a live orphan behind.
+    pub async fn start(
+        &self,
+        pool: &Pool,
+        req: &HttpRequest,
+        user_id: &str,
+    ) -> sqlx::Result<String> {
+        if let Some(previous) = req.cookie(self.cookie_name) {
+            db::sessions::delete_by_token_hash(pool, &hash_secret(previous.value())).await?;
+        }
+        self.create(pool, user_id, &client::user_agent(req), &client::ip(req))
+            .await
     }
 
     /// The live session behind a cookie value, its last-seen time refreshed when stale.

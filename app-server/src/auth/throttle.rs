@@ -1,8 +1,13 @@
-//! Login throttling: failed attempts counted per account and per client IP in a fixed window;
+//! Login throttling: attempts counted per account and per client network in a fixed window;
 //! past the limit, logins for that key are refused (429) until the window ends. Bounded memory:
 //! when full, the oldest windows are dropped first.
+//!
+//! An attempt is counted when it starts, under the same lock as the check, and given back when
+//! it succeeds: counting only after the (slow) password check let a burst of parallel guesses
+//! all pass the check before the first failure was recorded.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -12,7 +17,7 @@ pub struct LoginThrottle {
     per_account: u32,
     per_ip: u32,
     window: Duration,
-    failures: Mutex<HashMap<String, Window>>,
+    attempts: Mutex<HashMap<String, Window>>,
 }
 
 #[derive(Clone, Copy)]
@@ -27,39 +32,38 @@ impl LoginThrottle {
             per_account: per_account.max(1),
             per_ip: per_account.max(1).saturating_mul(10),
             window,
-            failures: Mutex::new(HashMap::new()),
+            attempts: Mutex::new(HashMap::new()),
         }
     }
 
-    /// `Err(seconds to wait)` when the account or the IP is over its limit.
-    pub fn check(&self, username: &str, ip: &str) -> Result<(), u64> {
+    /// Starts a login attempt: `Err(seconds to wait)` when the account or the client's network
+    /// is over its limit, else the attempt is counted as a failure until `succeeded`.
+    pub fn begin(&self, username: &str, ip: &str) -> Result<(), u64> {
         let now = Instant::now();
-        let map = self.failures.lock().expect("throttle lock");
-        let wait = |key: String, limit: u32| {
-            map.get(&key).and_then(|w| {
+        let mut map = self.attempts.lock().expect("throttle lock");
+        let keys = [
+            (account_key(username), self.per_account),
+            (ip_key(ip), self.per_ip),
+        ];
+        let wait = keys
+            .iter()
+            .filter_map(|(key, limit)| {
+                let w = map.get(key)?;
                 let elapsed = now.duration_since(w.started);
-                (w.count >= limit && elapsed < self.window)
+                (w.count >= *limit && elapsed < self.window)
                     .then(|| (self.window - elapsed).as_secs().max(1))
             })
-        };
-        let account = wait(account_key(username), self.per_account);
-        let ip = wait(ip_key(ip), self.per_ip);
-        match account.max(ip) {
-            Some(seconds) => Err(seconds),
-            None => Ok(()),
+            .max();
+        if let Some(seconds) = wait {
+            return Err(seconds);
         }
-    }
-
-    pub fn record_failure(&self, username: &str, ip: &str) {
-        let now = Instant::now();
-        let mut map = self.failures.lock().expect("throttle lock");
         if map.len() >= MAX_KEYS {
             map.retain(|_, w| now.duration_since(w.started) < self.window);
             if map.len() >= MAX_KEYS {
                 map.clear();
             }
         }
-        for key in [account_key(username), ip_key(ip)] {
+        for (key, _) in keys {
             let entry = map.entry(key).or_insert(Window {
                 started: now,
                 count: 0,
@@ -72,14 +76,16 @@ impl LoginThrottle {
             }
             entry.count += 1;
         }
+        Ok(())
     }
 
-    /// A successful login clears the account's count (not the IP's).
-    pub fn record_success(&self, username: &str) {
-        self.failures
-            .lock()
-            .expect("throttle lock")
-            .remove(&account_key(username));
+    /// A successful login clears the account's count and gives the attempt back to the network.
+    pub fn succeeded(&self, username: &str, ip: &str) {
+        let mut map = self.attempts.lock().expect("throttle lock");
+        map.remove(&account_key(username));
+        if let Some(w) = map.get_mut(&ip_key(ip)) {
+            w.count = w.count.saturating_sub(1);
+        }
     }
 }
 
@@ -87,8 +93,16 @@ fn account_key(username: &str) -> String {
     format!("u:{username}")
 }
 
+/// One key per IPv4 address, but per /64 for IPv6: a single subscriber usually holds a whole
+/// /64 and could otherwise rotate through 2^64 addresses, each with a fresh count.
 fn ip_key(ip: &str) -> String {
-    format!("ip:{ip}")
+    match ip.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        _ => format!("ip:{ip}"),
+    }
 }
 
 #[cfg(test)]
@@ -100,30 +114,51 @@ mod tests {
     fn an_account_is_throttled_after_its_limit_and_others_are_not() {
         let t = LoginThrottle::new(3, Duration::from_secs(60));
         for _ in 0..3 {
-            assert!(t.check("alice", "1.1.1.1").is_ok());
-            t.record_failure("alice", "1.1.1.1");
+            assert!(t.begin("alice", "1.1.1.1").is_ok());
         }
-        let wait = t.check("alice", "2.2.2.2").unwrap_err();
+        let wait = t.begin("alice", "2.2.2.2").unwrap_err();
         assert!((1..=60).contains(&wait));
-        assert!(t.check("bob", "1.1.1.1").is_ok());
+        assert!(t.begin("bob", "1.1.1.1").is_ok());
     }
 
     #[test]
     fn an_ip_is_throttled_across_accounts() {
         let t = LoginThrottle::new(1, Duration::from_secs(60));
         for i in 0..10 {
-            t.record_failure(&format!("user{i}"), "9.9.9.9");
+            assert!(t.begin(&format!("user{i}"), "9.9.9.9").is_ok());
         }
-        assert!(t.check("fresh", "9.9.9.9").is_err());
-        assert!(t.check("fresh", "8.8.8.8").is_ok());
+        assert!(t.begin("fresh", "9.9.9.9").is_err());
+        assert!(t.begin("fresh", "9.9.9.8").is_ok());
+    }
+
+    #[test]
+    fn an_ipv6_network_is_one_key() {
+        let t = LoginThrottle::new(1, Duration::from_secs(60));
+        for i in 0..10 {
+            let ip = format!("2001:db8:0:7::{i:x}");
+            assert!(t.begin(&format!("user{i}"), &ip).is_ok());
+        }
+        assert!(t.begin("fresh", "2001:db8:0:7:ffff::1").is_err());
+        assert!(t.begin("fresh", "2001:db8:0:8::1").is_ok());
+    }
+
+    #[test]
+    fn success_clears_the_account_and_gives_the_attempt_back() {
+        let t = LoginThrottle::new(2, Duration::from_secs(60));
+        assert!(t.begin("alice", "1.1.1.1").is_ok());
+        assert!(t.begin("alice", "1.1.1.1").is_ok());
+        t.succeeded("alice", "1.1.1.1");
+        assert!(t.begin("alice", "1.1.1.1").is_ok());
+        assert!(t.begin("alice", "1.1.1.1").is_ok());
+        assert!(t.begin("alice", "1.1.1.1").is_err());
     }
 
     #[test]
     fn the_window_ends() {
         let t = LoginThrottle::new(1, Duration::from_millis(50));
-        t.record_failure("alice", "1.1.1.1");
-        assert!(t.check("alice", "1.1.1.1").is_err());
+        assert!(t.begin("alice", "1.1.1.1").is_ok());
+        assert!(t.begin("alice", "1.1.1.1").is_err());
         std::thread::sleep(Duration::from_millis(60));
-        assert!(t.check("alice", "1.1.1.1").is_ok());
+        assert!(t.begin("alice", "1.1.1.1").is_ok());
     }
 }

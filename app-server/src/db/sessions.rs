@@ -2,7 +2,7 @@
 
 use super::Pool;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Clone, sqlx::FromRow)]
 pub struct SessionRow {
     pub id: String,
     pub user_id: String,
@@ -14,6 +14,22 @@ pub struct SessionRow {
     pub user_agent: String,
     pub ip: String,
     pub csrf_token: String,
+}
+
+/// Everything but the CSRF token, a per-session secret.
+impl std::fmt::Debug for SessionRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRow")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("username", &self.username)
+            .field("created_at", &self.created_at)
+            .field("last_seen_at", &self.last_seen_at)
+            .field("expires_at", &self.expires_at)
+            .field("ip", &self.ip)
+            .field("csrf_token", &"<redacted>")
+            .finish_non_exhaustive()
+    }
 }
 
 pub struct NewSession<'a> {
@@ -97,6 +113,15 @@ pub async fn delete(pool: &Pool, user_id: &str, id: &str) -> sqlx::Result<bool> 
         .execute(pool)
         .await?;
     Ok(result.rows_affected() == 1)
+}
+
+/// Deletes the session whose cookie secret hashes to `token_hash`, if any.
+pub async fn delete_by_token_hash(pool: &Pool, token_hash: &str) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+        .bind(token_hash)
+        .execute(pool)
+        .await?;
+    Ok(())
 }
 
 pub async fn delete_others(pool: &Pool, user_id: &str, keep_id: &str) -> sqlx::Result<u64> {

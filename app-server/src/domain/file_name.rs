@@ -17,6 +17,9 @@ impl FileName {
         if name.chars().any(char::is_control) {
             return Err("The file name contains control characters.");
         }
+        if name.chars().any(is_invisible_or_bidi) {
+            return Err("The file name contains invisible or text-direction characters.");
+        }
         if name.contains(['/', '\\']) || name == "." || name == ".." {
             return Err("The file name must not contain a path ('/', '\\', '.', '..').");
         }
@@ -26,6 +29,15 @@ impl FileName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Characters that change how the rest of a name reads without showing themselves: bidi
+/// overrides, isolates and marks (`invoice\u{202E}fdp.exe` shows as `invoiceexe.pdf`), the
+/// zero-width space and the byte-order mark. ZWJ/ZWNJ stay: scripts and emoji need them.
+fn is_invisible_or_bidi(c: char) -> bool {
+    matches!(c,
+        '\u{061C}' | '\u{200B}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2069}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
 }
 
 #[cfg(test)]
@@ -51,6 +63,9 @@ mod tests {
             ".",
             "a\0b",
             "a\nb",
+            "invoice\u{202E}fdp.exe",
+            "a\u{200B}b",
+            "\u{2067}x",
             &"n".repeat(256),
         ] {
             assert!(FileName::parse(bad).is_err(), "{bad:?}");

@@ -92,8 +92,18 @@ async fn every_login_starts_a_new_session() {
     assert_eq!(alice.login("alice", "alice-password").await.status(), 200);
     let second = alice.session_cookie().unwrap();
     assert_ne!(first, second);
+    // The device's previous session ends with it (no orphaned session, no live old cookie).
+    let replayed = app
+        .device()
+        .client
+        .get(app.api.url("/api/me"))
+        .header("cookie", format!("session={first}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replayed.status(), 401);
     let sessions: Vec<Value> = alice.sessions().await.json().await.unwrap();
-    assert_eq!(sessions.len(), 2);
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 mod accounts;
 mod browser;
 mod files;
+mod hardening;
 mod pages;
 mod proxy;
 mod restart;

@@ -36,15 +36,7 @@ pub async fn login(
 ) -> Result<HttpResponse, AppError> {
     let body = body.into_inner();
     let (user_id, username) = log_in(&req, &state, &body.username, body.password).await?;
-    let secret = state
-        .sessions
-        .create(
-            &state.pool,
-            &user_id,
-            &client::user_agent(&req),
-            &client::ip(&req),
-        )
-        .await?;
+    let secret = state.sessions.start(&state.pool, &req, &user_id).await?;
     Ok(HttpResponse::Ok()
         .cookie(state.sessions.cookie(secret))
         .json(json!({"id": user_id, "username": username})))
@@ -67,23 +59,21 @@ pub async fn log_in(
         .collect();
     state
         .throttle
-        .check(&throttle_name, &ip)
+        .begin(&throttle_name, &ip)
         .map_err(|retry_after| AppError::TooManyRequests { retry_after })?;
     let (Ok(username), Ok(password)) = (
         Username::parse(raw_username),
         Password::parse_attempt(raw_password),
     ) else {
-        state.throttle.record_failure(&throttle_name, &ip);
         return Err(AppError::BadCredentials);
     };
     match accounts::check(&state.pool, &username, &password).await? {
         Some(id) => {
-            state.throttle.record_success(username.as_str());
+            state.throttle.succeeded(&throttle_name, &ip);
             tracing::info!(user = %id, "signed in");
             Ok((id, username.as_str().to_owned()))
         }
         None => {
-            state.throttle.record_failure(&throttle_name, &ip);
             tracing::info!("failed sign-in");
             Err(AppError::BadCredentials)
         }

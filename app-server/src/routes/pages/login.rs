@@ -2,7 +2,6 @@
 
 use super::{Notice, PageError, html, see_other};
 use crate::auth::{CurrentUser, accounts};
-use crate::client;
 use crate::domain::{Password, Username};
 use crate::error::AppError;
 use crate::routes::api::log_in;
@@ -95,15 +94,7 @@ async fn start_session(
     user_id: &str,
     to: &str,
 ) -> Result<HttpResponse, PageError> {
-    let secret = state
-        .sessions
-        .create(
-            &state.pool,
-            user_id,
-            &client::user_agent(req),
-            &client::ip(req),
-        )
-        .await?;
+    let secret = state.sessions.start(&state.pool, req, user_id).await?;
     let mut response = see_other(to);
     response
         .add_cookie(&state.sessions.cookie(secret))
