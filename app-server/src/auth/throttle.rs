@@ -1,6 +1,6 @@
 //! Login throttling: attempts counted per account and per client network in a fixed window;
 //! past the limit, logins for that key are refused (429) until the window ends. Bounded memory:
-//! when full, the oldest windows are dropped first.
+//! when full, ended windows go first, then those that lock nothing.
 //!
 //! An attempt is counted when it starts, under the same lock as the check, and given back when
 //! it succeeds: counting only after the (slow) password check let a burst of parallel guesses
@@ -58,10 +58,7 @@ impl LoginThrottle {
             return Err(seconds);
         }
         if map.len() >= MAX_KEYS {
-            map.retain(|_, w| now.duration_since(w.started) < self.window);
-            if map.len() >= MAX_KEYS {
-                map.clear();
-            }
+            self.make_room(&mut map, now);
         }
         for (key, _) in keys {
             let entry = map.entry(key).or_insert(Window {
@@ -77,6 +74,18 @@ impl LoginThrottle {
             entry.count += 1;
         }
         Ok(())
+    }
+
+    /// Drops ended windows, then those that lock nothing yet. Never all at once while locks
+    /// remain: filling the table with throwaway names must not lift a running lockout.
+    fn make_room(&self, map: &mut HashMap<String, Window>, now: Instant) {
+        map.retain(|_, w| now.duration_since(w.started) < self.window);
+        if map.len() >= MAX_KEYS {
+            map.retain(|_, w| w.count >= self.per_account);
+        }
+        if map.len() >= MAX_KEYS {
+            map.clear();
+        }
     }
 
     /// A successful login clears the account's count and gives the attempt back to the network.
@@ -151,6 +160,20 @@ mod tests {
         assert!(t.begin("alice", "1.1.1.1").is_ok());
         assert!(t.begin("alice", "1.1.1.1").is_ok());
         assert!(t.begin("alice", "1.1.1.1").is_err());
+    }
+
+    #[test]
+    fn flooding_the_table_with_new_names_does_not_lift_a_lockout() {
+        let t = LoginThrottle::new(3, Duration::from_secs(60));
+        for _ in 0..3 {
+            assert!(t.begin("alice", "1.1.1.1").is_ok());
+        }
+        for i in 0..super::MAX_KEYS {
+            let ip = format!("10.{}.{}.{}", i >> 16 & 255, i >> 8 & 255, i & 255);
+            let _ = t.begin(&format!("junk{i}"), &ip);
+        }
+        assert!(t.attempts.lock().unwrap().len() <= super::MAX_KEYS);
+        assert!(t.begin("alice", "2.2.2.2").is_err(), "alice is still locked");
     }
 
     #[test]

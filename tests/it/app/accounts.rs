@@ -110,6 +110,7 @@ async fn every_login_starts_a_new_session() {
 async fn a_password_change_signs_out_the_other_devices_only() {
     let app = AppServer::spawn().await;
     let laptop = app.signed_in("alice").await;
+    let before = laptop.session_cookie().unwrap();
     let phone = app.device();
     assert_eq!(phone.login("alice", "alice-password").await.status(), 200);
 
@@ -142,6 +143,24 @@ async fn a_password_change_signs_out_the_other_devices_only() {
     );
     assert_eq!(laptop.me().await.status(), 200);
     assert_eq!(phone.me().await.status(), 401);
+    assert_ne!(
+        laptop.session_cookie().unwrap(),
+        before,
+        "this device's session is renewed"
+    );
+    let stolen = app
+        .device()
+        .client
+        .get(app.api.url("/api/me"))
+        .header("cookie", format!("session={before}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        stolen.status(),
+        401,
+        "a cookie from before the change is dead"
+    );
     let other = app.device();
     assert_eq!(other.login("alice", "alice-password").await.status(), 401);
     assert_eq!(other.login("alice", "new-password-1").await.status(), 200);

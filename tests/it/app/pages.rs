@@ -160,15 +160,19 @@ async fn the_password_and_devices_pages_sign_out_other_devices() {
             ],
         )
         .await;
-    assert_eq!(changed.status(), 200);
-    assert!(
-        changed
-            .text()
-            .await
-            .unwrap()
-            .contains("Every other device was signed out.")
-    );
+    assert_eq!(location(&changed), "/password?notice=password-changed");
+    let shown = laptop.get(&location(&changed)).await.text().await.unwrap();
+    assert!(shown.contains("Every other device was signed out."));
     assert_eq!(phone.me().await.status(), 401);
+    let stale = laptop
+        .post_form("/sessions/revoke-others", &[("csrf", csrf.as_str())])
+        .await;
+    assert_eq!(
+        stale.status(),
+        403,
+        "the renewed session has a new CSRF token"
+    );
+    let csrf = field(&shown, "csrf");
 
     assert_eq!(phone.login("alice", "brand-new-pw").await.status(), 200);
     let revoke_all = laptop

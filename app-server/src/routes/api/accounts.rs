@@ -100,7 +100,9 @@ pub struct PasswordChange {
     new_password: String,
 }
 
+/// Also renews this device's session (a new cookie): one stolen before the change dies too.
 pub async fn change_password(
+    req: HttpRequest,
     state: web::Data<AppState>,
     user: CurrentUser,
     body: web::Json<PasswordChange>,
@@ -109,5 +111,11 @@ pub async fn change_password(
     let current = Password::parse_attempt(body.current_password).map_err(AppError::bad)?;
     let new = Password::parse_new(body.new_password).map_err(AppError::bad)?;
     accounts::change_password(&state.pool, &user.user_id, &user.session_id, &current, &new).await?;
-    Ok(HttpResponse::NoContent().finish())
+    let secret = state
+        .sessions
+        .start(&state.pool, &req, &user.user_id)
+        .await?;
+    Ok(HttpResponse::NoContent()
+        .cookie(state.sessions.cookie(secret))
+        .finish())
 }

@@ -1,6 +1,6 @@
 //! `/logout` and `/password`.
 
-use super::{PageError, html, signed_out};
+use super::{Notice, PageError, html, see_other, signed_out};
 use crate::auth::{FormUser, PageUser, accounts};
 use crate::csrf::check_form_token;
 use crate::db;
@@ -8,7 +8,7 @@ use crate::domain::Password;
 use crate::error::AppError;
 use crate::state::AppState;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, ResponseError, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use askama::Template;
 use serde::Deserialize;
 
@@ -29,11 +29,11 @@ struct PasswordPage<'a> {
     error: Option<String>,
 }
 
-pub async fn show_password(PageUser(user): PageUser) -> HttpResponse {
+pub async fn show_password(PageUser(user): PageUser, notice: web::Query<Notice>) -> HttpResponse {
     let page = PasswordPage {
         username: &user.username,
         csrf: &user.csrf_token,
-        notice: None,
+        notice: notice.text(),
         error: None,
     };
     html(StatusCode::OK, &page)
@@ -47,7 +47,9 @@ pub struct PasswordForm {
     confirm: String,
 }
 
+/// On success the session is renewed too: a cookie stolen before the change dies with it.
 pub async fn change_password(
+    req: HttpRequest,
     state: web::Data<AppState>,
     PageUser(user): PageUser,
     form: web::Form<PasswordForm>,
@@ -64,20 +66,27 @@ pub async fn change_password(
             .await
     }
     .await;
-    let (status, notice, error) = match result {
-        Ok(()) => (
-            StatusCode::OK,
-            Some("Password changed. Every other device was signed out."),
-            None,
-        ),
-        Err(AppError::Internal(cause)) => return Err(AppError::Internal(cause).into()),
-        Err(error) => (error.status_code(), None, Some(error.message())),
-    };
-    let page = PasswordPage {
-        username: &user.username,
-        csrf: &user.csrf_token,
-        notice,
-        error,
-    };
-    Ok(html(status, &page))
+    match result {
+        Ok(()) => {
+            let secret = state
+                .sessions
+                .start(&state.pool, &req, &user.user_id)
+                .await?;
+            let mut response = see_other("/password?notice=password-changed");
+            response
+                .add_cookie(&state.sessions.cookie(secret))
+                .map_err(|e| PageError::App(AppError::internal(e)))?;
+            Ok(response)
+        }
+        Err(AppError::Internal(cause)) => Err(AppError::Internal(cause).into()),
+        Err(error) => {
+            let page = PasswordPage {
+                username: &user.username,
+                csrf: &user.csrf_token,
+                notice: None,
+                error: Some(error.message()),
+            };
+            Ok(html(error.status_code(), &page))
+        }
+    }
 }

@@ -150,6 +150,7 @@ impl Notice {
             "others" => "Every other device was signed out.",
             "signed-out" => "You are signed out.",
             "welcome" => "Welcome! Your account is ready.",
+            "password-changed" => "Password changed. Every other device was signed out.",
             _ => return None,
         })
     }
