@@ -224,3 +224,94 @@ async fn bad_input_gets_a_clear_4xx_and_never_a_5xx() {
         .await;
     assert_eq!(form_missing.status(), 400);
 }
+
+#[tokio::test]
+async fn every_state_changing_route_refuses_a_foreign_origin_and_forms_need_the_token() {
+    let app = AppServer::spawn().await;
+    let alice = app.signed_in("alice").await;
+    let id = alice.upload_ok("a.txt", b"a").await;
+    let session = alice.sessions().await.json::<Vec<Value>>().await.unwrap()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let json_routes = [
+        ("POST", "/api/signup".to_owned()),
+        ("POST", "/api/login".to_owned()),
+        ("POST", "/api/logout".to_owned()),
+        ("POST", "/api/password".to_owned()),
+        ("POST", "/api/files".to_owned()),
+        ("DELETE", format!("/api/files/{id}")),
+        ("POST", format!("/api/files/{id}/link")),
+        ("POST", "/api/sessions/revoke-others".to_owned()),
+        ("DELETE", format!("/api/sessions/{session}")),
+    ];
+    let form_routes = [
+        "/logout".to_owned(),
+        "/password".to_owned(),
+        "/files".to_owned(),
+        format!("/files/{id}/download"),
+        format!("/files/{id}/delete"),
+        "/sessions/revoke-others".to_owned(),
+        format!("/sessions/{session}/revoke"),
+    ];
+    let all = json_routes
+        .iter()
+        .cloned()
+        .chain(form_routes.iter().map(|p| ("POST", p.clone())))
+        .chain([
+            ("POST", "/login".to_owned()),
+            ("POST", "/signup".to_owned()),
+        ]);
+    for (method, path) in all {
+        for (header, value) in [
+            ("origin", "https://evil.example"),
+            ("sec-fetch-site", "cross-site"),
+            ("sec-fetch-site", "same-site"),
+        ] {
+            let response = alice
+                .client
+                .request(method.parse().unwrap(), alice.url(&path))
+                .header(header, value)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                response.status(),
+                403,
+                "{method} {path} with {header}: {value}"
+            );
+        }
+    }
+    for path in form_routes.iter().filter(|p| *p != "/files") {
+        let fields = [
+            ("csrf", "forged"),
+            ("current_password", "alice-password"),
+            ("new_password", "forged-password"),
+            ("confirm", "forged-password"),
+        ];
+        let response = alice.post_form(path, &fields).await;
+        assert_eq!(response.status(), 403, "{path} with a wrong token");
+    }
+    let upload = reqwest::multipart::Form::new().text("csrf", "forged").part(
+        "file",
+        reqwest::multipart::Part::bytes(b"x".to_vec()).file_name("b.txt"),
+    );
+    let response = alice
+        .client
+        .post(alice.url("/files"))
+        .multipart(upload)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403, "/files with a wrong token");
+    assert_eq!(
+        alice.me().await.status(),
+        200,
+        "nothing above signed alice out"
+    );
+    assert_eq!(
+        alice.file_count().await,
+        1,
+        "nothing above deleted the file"
+    );
+}
