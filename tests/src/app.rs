@@ -96,6 +96,18 @@ impl AppServer {
         device
     }
 
+    /// `GET /api/me` from a fresh client presenting `secret` as its session cookie (a stolen or
+    /// remembered cookie, replayed).
+    pub async fn me_with_cookie(&self, secret: &str) -> Response {
+        self.device()
+            .client
+            .get(self.api.url("/api/me"))
+            .header("cookie", format!("session={secret}"))
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub fn data_dir(&self) -> &std::path::Path {
         &self.config.data_dir
     }
@@ -253,6 +265,20 @@ impl AppClient {
         let form = multipart::Form::new().part("file", part);
         self.client
             .post(self.url("/api/files"))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The files page's upload form: its `csrf` field first, then the file, as a browser sends it.
+    pub async fn upload_form(&self, csrf: &str, name: &str, bytes: &[u8]) -> Response {
+        let part = multipart::Part::bytes(bytes.to_vec()).file_name(name.to_owned());
+        let form = multipart::Form::new()
+            .text("csrf", csrf.to_owned())
+            .part("file", part);
+        self.client
+            .post(self.url("/files"))
             .multipart(form)
             .send()
             .await

@@ -72,14 +72,7 @@ async fn logout_deletes_the_session_so_its_cookie_is_worthless() {
     let secret = alice.session_cookie().unwrap();
     assert_eq!(alice.logout().await.status(), 204);
     assert_eq!(alice.me().await.status(), 401);
-    let replayed = app
-        .device()
-        .client
-        .get(app.api.url("/api/me"))
-        .header("cookie", format!("session={secret}"))
-        .send()
-        .await
-        .unwrap();
+    let replayed = app.me_with_cookie(&secret).await;
     assert_eq!(replayed.status(), 401);
     assert_eq!(alice.logout().await.status(), 401);
 }
@@ -93,14 +86,7 @@ async fn every_login_starts_a_new_session() {
     let second = alice.session_cookie().unwrap();
     assert_ne!(first, second);
     // The device's previous session ends with it (no orphaned session, no live old cookie).
-    let replayed = app
-        .device()
-        .client
-        .get(app.api.url("/api/me"))
-        .header("cookie", format!("session={first}"))
-        .send()
-        .await
-        .unwrap();
+    let replayed = app.me_with_cookie(&first).await;
     assert_eq!(replayed.status(), 401);
     let sessions: Vec<Value> = alice.sessions().await.json().await.unwrap();
     assert_eq!(sessions.len(), 1, "{sessions:?}");
@@ -148,14 +134,7 @@ async fn a_password_change_signs_out_the_other_devices_only() {
         before,
         "this device's session is renewed"
     );
-    let stolen = app
-        .device()
-        .client
-        .get(app.api.url("/api/me"))
-        .header("cookie", format!("session={before}"))
-        .send()
-        .await
-        .unwrap();
+    let stolen = app.me_with_cookie(&before).await;
     assert_eq!(
         stolen.status(),
         401,

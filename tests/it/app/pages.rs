@@ -71,19 +71,9 @@ async fn the_whole_flow_works_through_plain_html_forms() {
     assert!(files_page.contains("No files yet"));
     let csrf = field(&files_page, "csrf");
 
-    let form = reqwest::multipart::Form::new()
-        .text("csrf", csrf.clone())
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(b"page bytes".to_vec()).file_name("<script>notes.txt"),
-        );
     let upload = browser
-        .client
-        .post(browser.url("/files"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+        .upload_form(&csrf, "<script>notes.txt", b"page bytes")
+        .await;
     assert_eq!(upload.status(), 303);
     assert_eq!(location(&upload), "/?notice=uploaded");
 
@@ -125,17 +115,7 @@ async fn an_upload_form_without_a_file_shows_a_clear_error() {
     let app = AppServer::spawn().await;
     let browser = app.signed_in("alice").await;
     let csrf = field(&browser.get("/").await.text().await.unwrap(), "csrf");
-    let form = reqwest::multipart::Form::new().text("csrf", csrf).part(
-        "file",
-        reqwest::multipart::Part::bytes(Vec::new()).file_name(""),
-    );
-    let response = browser
-        .client
-        .post(browser.url("/files"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let response = browser.upload_form(&csrf, "", b"").await;
     assert_eq!(response.status(), 400);
     let page = response.text().await.unwrap();
     assert!(page.contains("Choose a file to upload."), "{page}");

@@ -292,17 +292,7 @@ async fn every_state_changing_route_refuses_a_foreign_origin_and_forms_need_the_
         let response = alice.post_form(path, &fields).await;
         assert_eq!(response.status(), 403, "{path} with a wrong token");
     }
-    let upload = reqwest::multipart::Form::new().text("csrf", "forged").part(
-        "file",
-        reqwest::multipart::Part::bytes(b"x".to_vec()).file_name("b.txt"),
-    );
-    let response = alice
-        .client
-        .post(alice.url("/files"))
-        .multipart(upload)
-        .send()
-        .await
-        .unwrap();
+    let response = alice.upload_form("forged", "b.txt", b"x").await;
     assert_eq!(response.status(), 403, "/files with a wrong token");
     assert_eq!(
         alice.me().await.status(),

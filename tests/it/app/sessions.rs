@@ -68,18 +68,23 @@ async fn signing_out_all_others_keeps_only_this_device() {
     assert_eq!(left[0]["current"], true);
 }
 
-#[tokio::test]
-async fn the_session_cookie_is_http_only_lax_and_path_root_over_http() {
-    let app = AppServer::spawn().await;
+/// The `Set-Cookie` of alice's first login on a fresh server.
+async fn login_set_cookie(app: &AppServer) -> String {
     assert_eq!(
         app.api.signup("alice", "alice-password").await.status(),
         201
     );
     let response = app.api.login("alice", "alice-password").await;
-    let cookie = response.headers()["set-cookie"]
+    response.headers()["set-cookie"]
         .to_str()
         .unwrap()
-        .to_owned();
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_http_only_lax_and_path_root_over_http() {
+    let app = AppServer::spawn().await;
+    let cookie = login_set_cookie(&app).await;
     assert!(cookie.starts_with("session="), "{cookie}");
     let value = cookie
         .trim_start_matches("session=")
@@ -102,15 +107,7 @@ async fn over_https_the_cookie_is_secure_and_host_prefixed() {
     let app =
         AppServer::spawn_with(|c| c.public_url = Some("https://files.example".parse().unwrap()))
             .await;
-    assert_eq!(
-        app.api.signup("alice", "alice-password").await.status(),
-        201
-    );
-    let response = app.api.login("alice", "alice-password").await;
-    let cookie = response.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let cookie = login_set_cookie(&app).await;
     assert!(cookie.starts_with("__Host-session="), "{cookie}");
     for flag in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
         assert!(cookie.contains(flag), "{flag} missing: {cookie}");
