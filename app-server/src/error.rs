@@ -73,6 +73,17 @@ impl AppError {
     }
 }
 
+impl AppError {
+    /// `Retry-After` on a 429, whichever way (JSON or page) the refusal is rendered.
+    pub fn add_retry_after(&self, response: &mut HttpResponse) {
+        if let AppError::TooManyRequests { retry_after } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+        }
+    }
+}
+
 impl From<sqlx::Error> for AppError {
     fn from(error: sqlx::Error) -> Self {
         AppError::Internal(error.into())
@@ -100,11 +111,7 @@ impl ResponseError for AppError {
             "error": self.code(),
             "message": self.message(),
         }));
-        if let AppError::TooManyRequests { retry_after } = self {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
-        }
+        self.add_retry_after(&mut response);
         response
     }
 }

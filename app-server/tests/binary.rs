@@ -49,6 +49,22 @@ fn user_add_reads_the_password_from_stdin() {
     assert!(!String::from_utf8_lossy(&again.stderr).contains("carol-password"));
 }
 
+/// `POST /api/{endpoint}` (signup or login) with a user name and password.
+async fn post_credentials(
+    client: &reqwest::Client,
+    base: &str,
+    endpoint: &str,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
+    client
+        .post(format!("{base}/api/{endpoint}"))
+        .json(&serde_json::json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_binary_serves_stops_on_sigterm_and_logs_no_secrets() {
     let dir = tempfile::tempdir().unwrap();
@@ -89,26 +105,11 @@ async fn the_binary_serves_stops_on_sigterm_and_logs_no_secrets() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let signup = client
-        .post(format!("{base}/api/signup"))
-        .json(&serde_json::json!({"username": "mallory", "password": "mallory-password"}))
-        .send()
-        .await
-        .unwrap();
+    let signup = post_credentials(&client, &base, "signup", "mallory", "mallory-password").await;
     assert_eq!(signup.status(), 403, "APP_ALLOW_SIGNUP=false is honoured");
-    let wrong = client
-        .post(format!("{base}/api/login"))
-        .json(&serde_json::json!({"username": "alice", "password": "a-wrong-guess"}))
-        .send()
-        .await
-        .unwrap();
+    let wrong = post_credentials(&client, &base, "login", "alice", "a-wrong-guess").await;
     assert_eq!(wrong.status(), 401);
-    let login = client
-        .post(format!("{base}/api/login"))
-        .json(&serde_json::json!({"username": "alice", "password": "alice-secret-pw"}))
-        .send()
-        .await
-        .unwrap();
+    let login = post_credentials(&client, &base, "login", "alice", "alice-secret-pw").await;
     assert_eq!(login.status(), 200);
     let cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
     let secret = cookie

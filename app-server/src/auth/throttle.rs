@@ -173,7 +173,10 @@ mod tests {
             let _ = t.begin(&format!("junk{i}"), &ip);
         }
         assert!(t.attempts.lock().unwrap().len() <= super::MAX_KEYS);
-        assert!(t.begin("alice", "2.2.2.2").is_err(), "alice is still locked");
+        assert!(
+            t.begin("alice", "2.2.2.2").is_err(),
+            "alice is still locked"
+        );
     }
 
     #[test]

@@ -7,7 +7,6 @@ use crate::error::AppError;
 use crate::routes::api::log_in;
 use crate::state::AppState;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{HeaderValue, RETRY_AFTER};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use askama::Template;
 use serde::Deserialize;
@@ -76,11 +75,7 @@ pub async fn submit(
                 allow_signup: state.allow_signup,
             };
             let mut response = html(error.status_code(), &page);
-            if let AppError::TooManyRequests { retry_after } = error {
-                response
-                    .headers_mut()
-                    .insert(RETRY_AFTER, HeaderValue::from(retry_after));
-            }
+            error.add_retry_after(&mut response);
             Ok(response)
         }
         Err(other) => Err(other.into()),

@@ -8,7 +8,7 @@ mod sessions;
 
 use crate::error::AppError;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header;
 use actix_web::{HttpResponse, ResponseError, web};
 use askama::Template;
 
@@ -95,11 +95,7 @@ impl ResponseError for PageError {
                         message: error.message(),
                     },
                 );
-                if let AppError::TooManyRequests { retry_after } = error {
-                    response
-                        .headers_mut()
-                        .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
-                }
+                error.add_retry_after(&mut response);
                 response
             }
         }
