@@ -135,3 +135,20 @@ async fn the_database_holds_only_a_hash_of_the_cookie_secret() {
     }
     assert!(seen_db);
 }
+
+#[tokio::test]
+async fn revoking_this_very_device_through_the_api_also_clears_its_cookie() {
+    let app = AppServer::spawn().await;
+    let alice = app.signed_in("alice").await;
+    let sessions: Vec<Value> = alice.sessions().await.json().await.unwrap();
+    let own = sessions[0]["id"].as_str().unwrap().to_owned();
+    let response = alice.revoke_session(&own).await;
+    assert_eq!(response.status(), 204);
+    let cleared = response.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        cleared.starts_with("session=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
+    assert_eq!(alice.me().await.status(), 401);
+    assert_eq!(alice.session_cookie(), None, "the jar dropped it");
+}

@@ -35,7 +35,12 @@ pub async fn revoke(
     if !db::sessions::delete(&state.pool, &user.user_id, &id).await? {
         return Err(AppError::NotFound);
     }
-    Ok(HttpResponse::NoContent().finish())
+    let mut response = HttpResponse::NoContent();
+    if *id == user.session_id {
+        // Revoking this very device is a logout: the browser drops the dead cookie too.
+        response.cookie(state.sessions.removal_cookie());
+    }
+    Ok(response.finish())
 }
 
 pub async fn revoke_others(
