@@ -96,7 +96,14 @@ fn launch(port: u16, dir: &Path) -> ChildGuard {
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .arg("--dir")
         .arg(dir)
-        .args(["--appendonly", "yes", "--appendfsync", "always", "--save", ""])
+        .args([
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--save",
+            "",
+        ])
         .args(["--daemonize", "no", "--maxmemory-policy", "noeviction"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -92,7 +92,10 @@ async fn a_token_used_on_one_instance_is_gone_on_the_others() {
     assert_eq!(on_b.status(), 410);
     let body: serde_json::Value = on_b.json().await.unwrap();
     assert!(problem_type(&body).ends_with("already_used"), "{body}");
-    assert_eq!(a.state.replay.epoch().await.unwrap(), b.state.replay.epoch().await.unwrap());
+    assert_eq!(
+        a.state.replay.epoch().await.unwrap(),
+        b.state.replay.epoch().await.unwrap()
+    );
 }
 
 #[tokio::test]
@@ -115,8 +118,14 @@ async fn head_missing_objects_and_bad_ranges_do_not_consume_with_redis() {
     assert_eq!(server.get(&missing).await.status(), 404);
     server.put_file("later.txt", b"now here");
 
-    assert_eq!(server.get(&token).await.bytes().await.unwrap().as_ref(), b"0123456789");
-    assert_eq!(server.get(&missing).await.bytes().await.unwrap().as_ref(), b"now here");
+    assert_eq!(
+        server.get(&token).await.bytes().await.unwrap().as_ref(),
+        b"0123456789"
+    );
+    assert_eq!(
+        server.get(&missing).await.bytes().await.unwrap().as_ref(),
+        b"now here"
+    );
     assert_eq!(server.head(&token).await.status(), 410);
 }
 
@@ -157,7 +166,10 @@ async fn while_redis_is_stopped_nothing_is_served_and_its_data_counts_when_it_is
     assert_eq!(refused.status(), 503);
     assert!(refused.headers().contains_key("retry-after"));
     let body: serde_json::Value = refused.json().await.unwrap();
-    assert!(problem_type(&body).ends_with("replay_unavailable"), "{body}");
+    assert!(
+        problem_type(&body).ends_with("replay_unavailable"),
+        "{body}"
+    );
     wait_ready(&server, 503).await;
     assert_eq!(server.get_path("/healthz").await.status(), 200);
 
