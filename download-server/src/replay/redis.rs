@@ -141,14 +141,8 @@ impl RedisReplayStore {
     /// Whether `jti` was used (HEAD): one round trip, nothing written but a missing epoch.
     pub async fn is_used(&self, jti: &Jti) -> Result<bool, ReplayUnavailable> {
         let mut conn = self.conn()?;
-        let mut pipe = redis::pipe();
-        pipe.cmd("SET")
-            .arg(&self.epoch_key)
-            .arg(shared::time::now_secs_ceil())
-            .arg("NX")
-            .ignore()
-            .get(&self.epoch_key)
-            .exists(self.key(jti));
+        let mut pipe = self.epoch_pipe();
+        pipe.exists(self.key(jti));
         let (epoch, used): (i64, bool) = self.bounded(pipe.query_async(&mut conn)).await?;
         self.epoch.store(epoch, Ordering::Relaxed);
         Ok(used)
@@ -199,6 +193,16 @@ impl RedisReplayStore {
     /// Reads the epoch, creating it when Redis has none (first start, or data lost).
     async fn refresh_epoch(&self) -> Result<i64, ReplayUnavailable> {
         let mut conn = self.conn()?;
+        let (epoch,): (i64,) = self
+            .bounded(self.epoch_pipe().query_async(&mut conn))
+            .await?;
+        self.epoch.store(epoch, Ordering::Relaxed);
+        Ok(epoch)
+    }
+
+    /// A pipeline that sets the epoch to now when Redis has none, then reads it (the winner of
+    /// concurrent first sets is what every instance reads).
+    fn epoch_pipe(&self) -> redis::Pipeline {
         let mut pipe = redis::pipe();
         pipe.cmd("SET")
             .arg(&self.epoch_key)
@@ -206,9 +210,7 @@ impl RedisReplayStore {
             .arg("NX")
             .ignore()
             .get(&self.epoch_key);
-        let (epoch,): (i64,) = self.bounded(pipe.query_async(&mut conn)).await?;
-        self.epoch.store(epoch, Ordering::Relaxed);
-        Ok(epoch)
+        pipe
     }
 
     /// Connects (retrying until Redis answers), checks the eviction policy once, then keeps the
