@@ -3,10 +3,10 @@
 
 mod common;
 
-use common::{Running, free_port, keys, start_download_server, wait_for_port};
+use common::{Running, free_port, keys, start_download_server, wait_for_port, wait_until_ready};
 use std::io::Read;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Runs the binary against a Redis with `policy` until it is ready and returns what it logged.
 async fn startup_log(policy: &str) -> String {
@@ -38,19 +38,7 @@ async fn startup_log(policy: &str) -> String {
         ("RUST_LOG", "info"),
     ];
     let (mut server, base) = start_download_server(&env, Stdio::piped()).await;
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while client
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        != 200
-    {
-        assert!(Instant::now() < deadline, "never became ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until_ready(&base).await;
     // The policy is checked right after connecting; give the log line a moment to be written.
     tokio::time::sleep(Duration::from_millis(300)).await;
     server.0.kill().unwrap();

@@ -3,11 +3,11 @@
 
 mod common;
 
-use common::{Running, free_port, keys, start_download_server, wait_for_port};
+use common::{Running, free_port, keys, start_download_server, wait_for_port, wait_until_ready};
 use shared::{Minter, ObjectPath};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn openssl(dir: &Path, args: &[&str]) {
     let status = Command::new("openssl")
@@ -112,21 +112,7 @@ async fn two_instances_share_one_redis_over_tls() {
     let (_b, base_b) = start_download_server(&env, Stdio::null()).await;
     let client = reqwest::Client::new();
     for base in [&base_a, &base_b] {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            != 200
-        {
-            assert!(
-                Instant::now() < deadline,
-                "{base} never became ready over TLS"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_until_ready(base).await;
     }
     // The epoch Redis holds was set at the first connection: wait past that second.
     tokio::time::sleep(Duration::from_millis(1100)).await;
