@@ -118,13 +118,7 @@ async fn serve(
         .map_err(|_| DownloadError::InvalidToken(VerifyError::Claims("obj".into())))?;
     let probe = state
         .store
-        .get_opts(
-            &location,
-            GetOptions {
-                head: true,
-                ..GetOptions::default()
-            },
-        )
+        .probe(&location)
         .await
         .map_err(storage_error)?;
     let etag = probe.meta.e_tag.as_deref().and_then(quoted_etag);

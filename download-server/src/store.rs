@@ -1,18 +1,62 @@
 //! Opens the object store named by `--store`, contained to its root: an object path from a token
 //! can never name anything outside it.
+//!
+//! For a local folder, the probe that opens a file runs right on the worker when the kernel can
+//! resolve its path from the dentry cache (`openat2` with `RESOLVE_CACHED`, Linux 5.12+), and goes
+//! through object_store (the blocking pool) otherwise. Profiled with 1 KiB files, object_store's
+//! `spawn_blocking` per open (futex wake-ups, context switches) cost about a sixth of the server's
+//! CPU.
 
 use anyhow::{Context, bail};
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::prefix::PrefixStore;
-use object_store::{ObjectStore, RetryConfig};
+use object_store::path::Path;
+use object_store::{GetOptions, GetResult, ObjectStore, RetryConfig};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
 
-pub type Store = Arc<dyn ObjectStore>;
+/// The object store, plus the local folder when it is one (for the inline open).
+#[derive(Clone)]
+pub struct Store {
+    objects: Arc<dyn ObjectStore>,
+    local: Option<Arc<LocalFileSystem>>,
+}
+
+impl Store {
+    /// The object's metadata and, for a local folder, the opened file (`GetResultPayload::File`),
+    /// which the download then streams: the very file whose size and ETag were checked.
+    pub async fn probe(&self, location: &Path) -> object_store::Result<GetResult> {
+        if let Some(local) = &self.local
+            && let Some(result) = cached::open(local, location)
+        {
+            return Ok(result);
+        }
+        let head = GetOptions {
+            head: true,
+            ..GetOptions::default()
+        };
+        self.objects.get_opts(location, head).await
+    }
+
+    pub async fn get_opts(
+        &self,
+        location: &Path,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
+        self.objects.get_opts(location, options).await
+    }
+
+    fn remote(objects: Arc<dyn ObjectStore>) -> Self {
+        Store {
+            objects,
+            local: None,
+        }
+    }
+}
 
 /// `file:///dir` or a plain path: a local folder (created when missing), rooted at `dir` and not
 /// at `/` as object_store's own URL parsing would do. `memory:///`: in-process. `s3://bucket/p`:
@@ -29,7 +73,7 @@ pub fn open(spec: &str) -> anyhow::Result<Store> {
                 .map_err(|_| anyhow::anyhow!("not a local path: {spec}"))?;
             open_local(path)
         }
-        "memory" => Ok(Arc::new(InMemory::new())),
+        "memory" => Ok(Store::remote(Arc::new(InMemory::new()))),
         "s3" | "s3a" => {
             let bucket = url
                 .host_str()
@@ -45,9 +89,9 @@ pub fn open(spec: &str) -> anyhow::Result<Store> {
                 .context("configuring the S3 store")?;
             let prefix = url.path().trim_matches('/');
             if prefix.is_empty() {
-                Ok(Arc::new(s3))
+                Ok(Store::remote(Arc::new(s3)))
             } else {
-                Ok(Arc::new(PrefixStore::new(s3, prefix)))
+                Ok(Store::remote(Arc::new(PrefixStore::new(s3, prefix))))
             }
         }
         // A one-letter "scheme" is a Windows drive letter, anything else is not supported.
@@ -64,5 +108,132 @@ fn open_local(dir: PathBuf) -> anyhow::Result<Store> {
         .with_context(|| format!("resolving {}", dir.display()))?;
     let fs = LocalFileSystem::new_with_prefix(&dir)
         .with_context(|| format!("opening store folder {}", dir.display()))?;
-    Ok(Arc::new(fs))
+    let fs = Arc::new(fs);
+    let local = cached::supported(&dir).then(|| Arc::clone(&fs));
+    Ok(Store { objects: fs, local })
+}
+
+/// Opening a local object without leaving the worker, when that cannot wait for a disk.
+mod cached {
+    use object_store::local::LocalFileSystem;
+    use object_store::path::Path;
+    use object_store::{GetResult, GetResultPayload, ObjectMeta};
+    use std::fs::{File, Metadata};
+    use std::time::SystemTime;
+
+    /// Whether this kernel (and any seccomp filter in front of it) allows `RESOLVE_CACHED`.
+    #[cfg(target_os = "linux")]
+    pub fn supported(root: &std::path::Path) -> bool {
+        use rustix::fs::{CWD, Mode, OFlags, ResolveFlags, openat2};
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        match openat2(CWD, root, flags, Mode::empty(), ResolveFlags::CACHED) {
+            Ok(_) => true,
+            // Not in the dentry cache yet: the flag itself was accepted.
+            Err(rustix::io::Errno::AGAIN) => true,
+            // Older than 5.12 (EINVAL), no openat2 (ENOSYS), or refused by a filter (EPERM).
+            Err(_) => false,
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn supported(_root: &std::path::Path) -> bool {
+        false
+    }
+
+    /// The object opened and described exactly as object_store's `get_opts` would, or `None`
+    /// when that would need I/O (path not cached) or fails in any way: the caller then asks
+    /// object_store, which does the same on the blocking pool and reports errors its own way.
+    #[cfg(target_os = "linux")]
+    pub fn open(fs: &LocalFileSystem, location: &Path) -> Option<GetResult> {
+        use rustix::fs::{CWD, Mode, OFlags, ResolveFlags, openat2};
+        let path = fs.path_to_filesystem(location).ok()?;
+        let flags = OFlags::RDONLY | OFlags::CLOEXEC;
+        let fd = openat2(CWD, &path, flags, Mode::empty(), ResolveFlags::CACHED).ok()?;
+        let file = File::from(fd);
+        // fstat reads the inode already in memory.
+        let metadata = file.metadata().ok()?;
+        if metadata.is_dir() {
+            return None;
+        }
+        let meta = ObjectMeta {
+            location: location.clone(),
+            last_modified: metadata.modified().ok()?.into(),
+            size: metadata.len(),
+            e_tag: Some(etag(&metadata)),
+            version: None,
+        };
+        Some(GetResult {
+            payload: GetResultPayload::File(file, path),
+            range: 0..meta.size,
+            meta,
+            attributes: Default::default(),
+            extensions: Default::default(),
+        })
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn open(_fs: &LocalFileSystem, _location: &Path) -> Option<GetResult> {
+        None
+    }
+
+    /// object_store's local ETag (inode, mtime in microseconds, size), so that an `If-Range`
+    /// matches whichever way the file was opened.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    fn etag(metadata: &Metadata) -> String {
+        use std::os::unix::fs::MetadataExt;
+        let mtime = metadata
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .unwrap_or_default()
+            .as_micros();
+        format!("\"{:x}-{mtime:x}-{:x}\"", metadata.ino(), metadata.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn object_store_view(store: &Store, location: &Path) -> object_store::Result<GetResult> {
+        let head = GetOptions {
+            head: true,
+            ..GetOptions::default()
+        };
+        store.objects.get_opts(location, head).await
+    }
+
+    #[tokio::test]
+    async fn the_inline_open_describes_a_file_exactly_as_object_store_does() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("a")).unwrap();
+        std::fs::write(dir.path().join("a/f.bin"), vec![7u8; 12_345]).unwrap();
+        let store = open(dir.path().to_str().unwrap()).unwrap();
+        assert!(store.local.is_some(), "this kernel supports RESOLVE_CACHED");
+        let location = Path::parse("a/f.bin").unwrap();
+        // Warm the dentry cache as a previous request would.
+        let theirs = object_store_view(&store, &location).await.unwrap();
+        let ours = cached::open(store.local.as_ref().unwrap(), &location)
+            .expect("a just-written file resolves from the dentry cache");
+        assert_eq!(ours.meta, theirs.meta);
+        assert_eq!(ours.range, theirs.range);
+        assert!(matches!(ours.payload, object_store::GetResultPayload::File(..)));
+        let probed = store.probe(&location).await.unwrap();
+        assert_eq!(probed.meta, theirs.meta);
+    }
+
+    #[tokio::test]
+    async fn what_the_inline_open_cannot_serve_gets_object_stores_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("f"), b"x").unwrap();
+        let store = open(dir.path().to_str().unwrap()).unwrap();
+        for missing in ["nope", "sub", "f/g"] {
+            let location = Path::parse(missing).unwrap();
+            assert!(cached::open(store.local.as_ref().unwrap(), &location).is_none());
+            let error = store.probe(&location).await.err().expect(missing);
+            let theirs = object_store_view(&store, &location).await.err().unwrap();
+            assert_eq!(error.to_string(), theirs.to_string(), "{missing}");
+        }
+    }
 }
