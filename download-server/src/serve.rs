@@ -116,11 +116,7 @@ async fn serve(
 
     let location = object_store::path::Path::parse(claims.obj.as_str())
         .map_err(|_| DownloadError::InvalidToken(VerifyError::Claims("obj".into())))?;
-    let probe = state
-        .store
-        .probe(&location)
-        .await
-        .map_err(storage_error)?;
+    let probe = state.store.probe(&location).await.map_err(storage_error)?;
     let etag = probe.meta.e_tag.as_deref().and_then(quoted_etag);
     let range = range::evaluate(
         req.headers().get(header::RANGE),

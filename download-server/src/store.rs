@@ -11,8 +11,8 @@ use anyhow::{Context, bail};
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
-use object_store::prefix::PrefixStore;
 use object_store::path::Path;
+use object_store::prefix::PrefixStore;
 use object_store::{GetOptions, GetResult, ObjectStore, RetryConfig};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -48,6 +48,11 @@ impl Store {
         options: GetOptions,
     ) -> object_store::Result<GetResult> {
         self.objects.get_opts(location, options).await
+    }
+
+    /// The object store itself (tests put objects through it).
+    pub fn objects(&self) -> &Arc<dyn ObjectStore> {
+        &self.objects
     }
 
     fn remote(objects: Arc<dyn ObjectStore>) -> Self {
@@ -217,7 +222,10 @@ mod tests {
             .expect("a just-written file resolves from the dentry cache");
         assert_eq!(ours.meta, theirs.meta);
         assert_eq!(ours.range, theirs.range);
-        assert!(matches!(ours.payload, object_store::GetResultPayload::File(..)));
+        assert!(matches!(
+            ours.payload,
+            object_store::GetResultPayload::File(..)
+        ));
         let probed = store.probe(&location).await.unwrap();
         assert_eq!(probed.meta, theirs.meta);
     }

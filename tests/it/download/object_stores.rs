@@ -10,6 +10,7 @@ async fn memory_server_with(obj: &str, bytes: &[u8]) -> DownloadServer {
     server
         .state
         .store
+        .objects()
         .put(&Path::parse(obj).unwrap(), bytes.to_vec().into())
         .await
         .unwrap();
@@ -59,6 +60,7 @@ async fn a_missing_object_in_a_memory_store_is_404_and_not_consumed() {
     server
         .state
         .store
+        .objects()
         .put(&Path::parse("not/yet").unwrap(), b"now".to_vec().into())
         .await
         .unwrap();
