@@ -242,6 +242,62 @@ async fn a_frozen_redis_gives_a_quick_503_then_the_same_token_works_once_it_thaw
     assert_eq!(server.get(&token).await.status(), 410);
 }
 
+/// `CLIENT PAUSE WRITE` holds the consume script inside Redis past the server's timeout and then
+/// runs it: the late mark must be taken back (the release queued behind it on the same
+/// connection), or a request that served nothing would have burned the link. Keyspace
+/// notifications show the order Redis applied them in.
+#[tokio::test]
+async fn a_consume_applied_after_its_timeout_is_taken_back() {
+    let redis = RedisServer::start();
+    let server = spawn_on(&redis).await;
+    server.put_file("f.txt", b"payload");
+    // A first download: the scripts are loaded and this worker has its own connection.
+    assert_eq!(server.get(&server.mint("f.txt")).await.status(), 200);
+    let claims = server.claims("f.txt");
+    let token = server.sign(&claims);
+    let key = format!("{}jti:{}", server.config.replay_prefix, claims.jti);
+
+    let mut admin = redis.connection();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("notify-keyspace-events")
+        .arg("Kg$")
+        .query(&mut admin)
+        .unwrap();
+    let mut events = redis.connection();
+    events
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut events = events.as_pubsub();
+    events.subscribe(format!("__keyspace@0__:{key}")).unwrap();
+
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(10_000)
+        .arg("WRITE")
+        .query(&mut admin)
+        .unwrap();
+    let refused = server.get(&token).await;
+    assert_eq!(refused.status(), 503);
+    let exists: bool = redis::cmd("EXISTS").arg(&key).query(&mut admin).unwrap();
+    assert!(!exists, "the consume is still held by the pause");
+    let _: () = redis::cmd("CLIENT").arg("UNPAUSE").query(&mut admin).unwrap();
+
+    let mut seen = Vec::new();
+    while !seen.iter().any(|e| e == "del") {
+        let message = events
+            .get_message()
+            .unwrap_or_else(|e| panic!("no release after {seen:?}: {e}"));
+        seen.push(message.get_payload::<String>().unwrap());
+    }
+    assert_eq!(seen.first().map(String::as_str), Some("set"), "{seen:?}");
+    drop(events);
+    let served = server.get(&token).await;
+    assert_eq!(served.status(), 200);
+    assert_eq!(served.bytes().await.unwrap().as_ref(), b"payload");
+    assert_eq!(server.get(&token).await.status(), 410);
+}
+
 async fn wait_head(server: &DownloadServer, token: &str, want: u16) {
     for _ in 0..200 {
         if server.head(token).await.status() == want {
