@@ -281,7 +281,10 @@ async fn a_consume_applied_after_its_timeout_is_taken_back() {
     assert_eq!(refused.status(), 503);
     let exists: bool = redis::cmd("EXISTS").arg(&key).query(&mut admin).unwrap();
     assert!(!exists, "the consume is still held by the pause");
-    let _: () = redis::cmd("CLIENT").arg("UNPAUSE").query(&mut admin).unwrap();
+    let _: () = redis::cmd("CLIENT")
+        .arg("UNPAUSE")
+        .query(&mut admin)
+        .unwrap();
 
     let mut seen = Vec::new();
     while !seen.iter().any(|e| e == "del") {
