@@ -20,9 +20,10 @@ pub struct Config {
     #[arg(long, env = "APP_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
 
-    /// Database URL (default: `sqlite://<data-dir>/app.db`).
-    #[arg(long, env = "APP_DATABASE")]
-    pub database: Option<String>,
+    /// Database URL: `sqlite://PATH` (default: `sqlite://<data-dir>/app.db`) or
+    /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE` (`postgresql://` too); migrated at start.
+    #[arg(long, env = "APP_DATABASE", hide_env_values = true)]
+    pub database: Option<DatabaseUrl>,
 
     /// Object store for uploads: a folder path, `file:///abs/dir` or `memory:///`
     /// (default: `<data-dir>/files`, the folder the download server serves).
@@ -110,10 +111,12 @@ impl Config {
         config
     }
 
+    /// The database URL, password included: hand it to `db::open` only, never to a log.
     pub fn database_url(&self) -> String {
-        self.database
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("app.db").display()))
+        match &self.database {
+            Some(url) => url.expose().to_owned(),
+            None => format!("sqlite://{}", self.data_dir.join("app.db").display()),
+        }
     }
 
     pub fn store_spec(&self) -> String {
@@ -132,5 +135,88 @@ impl Config {
         self.jwks_out
             .clone()
             .unwrap_or_else(|| self.data_dir.join("jwks.json"))
+    }
+}
+
+/// A database URL whose `Debug` hides the password (a `Config` may be logged or printed).
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        DatabaseUrl(url.into())
+    }
+
+    /// The URL as given, password included.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with its password, if any, replaced by `***`.
+    pub fn redacted(&self) -> String {
+        match Url::parse(&self.0) {
+            Ok(mut url) if url.password().is_some() => {
+                let _ = url.set_password(Some("***"));
+                url.to_string()
+            }
+            Ok(_) => self.0.clone(),
+            // Not a URL the parser understands: show only what precedes a possible `user:pass@`.
+            Err(_) => match self.0.find('@') {
+                Some(_) => "<database URL>".to_owned(),
+                None => self.0.clone(),
+            },
+        }
+    }
+}
+
+impl std::str::FromStr for DatabaseUrl {
+    type Err = std::convert::Infallible;
+
+    fn from_str(url: &str) -> Result<Self, Self::Err> {
+        Ok(DatabaseUrl::new(url))
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("DatabaseUrl")
+            .field(&self.redacted())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Config, DatabaseUrl};
+    use clap::Parser;
+
+    #[test]
+    fn a_database_password_never_shows_in_debug_output() {
+        let config = Config::parse_from([
+            "app-server",
+            "--database",
+            "postgres://app:s3cr3t-pw@db.internal:5432/app",
+        ]);
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("s3cr3t-pw"), "{printed}");
+        assert!(
+            printed.contains("postgres://app:***@db.internal:5432/app"),
+            "{printed}"
+        );
+        assert_eq!(
+            config.database_url(),
+            "postgres://app:s3cr3t-pw@db.internal:5432/app"
+        );
+    }
+
+    #[test]
+    fn urls_without_a_password_print_as_given() {
+        for url in ["sqlite:///var/lib/app/app.db", "postgres://app@db/app"] {
+            assert_eq!(DatabaseUrl::new(url).redacted(), url);
+        }
+        assert_eq!(
+            DatabaseUrl::new("postgres://app:pw@db:bad-port/app").redacted(),
+            "<database URL>"
+        );
     }
 }

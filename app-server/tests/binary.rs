@@ -204,3 +204,36 @@ fn strip_ansi(line: &str) -> String {
     }
     out
 }
+
+#[test]
+fn help_and_start_up_errors_never_show_the_database_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "db-secret-pw";
+    let help = app_server(dir.path())
+        .env(
+            "APP_DATABASE",
+            format!("postgres://app:{secret}@127.0.0.1:9/app"),
+        )
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(help.status.success());
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("APP_DATABASE"), "{help}");
+    assert!(!help.contains(secret), "{help}");
+
+    let refused = app_server(dir.path())
+        .env(
+            "APP_DATABASE",
+            format!("mysql://app:{secret}@127.0.0.1:9/app"),
+        )
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("sqlite://") && stderr.contains("postgres://"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(secret), "{stderr}");
+}

@@ -1,6 +1,6 @@
 //! The `files` table: what each user uploaded and where it lives in the object store.
 
-use super::Pool;
+use super::{Pool, on_pool};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct FileRow {
@@ -16,47 +16,56 @@ pub struct FileRow {
 const COLUMNS: &str = "id, user_id, name, object_path, size, content_type, created_at";
 
 pub async fn insert(pool: &Pool, f: &FileRow) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO files (id, user_id, name, object_path, size, content_type, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(&f.id)
-    .bind(&f.user_id)
-    .bind(&f.name)
-    .bind(&f.object_path)
-    .bind(f.size)
-    .bind(&f.content_type)
-    .bind(f.created_at)
-    .execute(pool)
-    .await?;
+    on_pool!(pool, |p| {
+        sqlx::query(
+            "INSERT INTO files (id, user_id, name, object_path, size, content_type, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&f.id)
+        .bind(&f.user_id)
+        .bind(&f.name)
+        .bind(&f.object_path)
+        .bind(f.size)
+        .bind(&f.content_type)
+        .bind(f.created_at)
+        .execute(p)
+        .await?;
+    });
     Ok(())
 }
 
 pub async fn for_user(pool: &Pool, user_id: &str) -> sqlx::Result<Vec<FileRow>> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM files WHERE user_id = $1 ORDER BY created_at DESC, id"
-    )))
-    .bind(user_id)
-    .fetch_all(pool)
-    .await
+    on_pool!(pool, |p| {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM files WHERE user_id = $1 ORDER BY created_at DESC, id"
+        )))
+        .bind(user_id)
+        .fetch_all(p)
+        .await
+    })
 }
 
 /// The file `id` when it belongs to `user_id` (another user's file is simply not found).
 pub async fn owned(pool: &Pool, user_id: &str, id: &str) -> sqlx::Result<Option<FileRow>> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM files WHERE id = $1 AND user_id = $2"
-    )))
-    .bind(id)
-    .bind(user_id)
-    .fetch_optional(pool)
-    .await
+    on_pool!(pool, |p| {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM files WHERE id = $1 AND user_id = $2"
+        )))
+        .bind(id)
+        .bind(user_id)
+        .fetch_optional(p)
+        .await
+    })
 }
 
 pub async fn delete(pool: &Pool, user_id: &str, id: &str) -> sqlx::Result<bool> {
-    let result = sqlx::query("DELETE FROM files WHERE id = $1 AND user_id = $2")
-        .bind(id)
-        .bind(user_id)
-        .execute(pool)
-        .await?;
-    Ok(result.rows_affected() == 1)
+    let deleted = on_pool!(pool, |p| {
+        sqlx::query("DELETE FROM files WHERE id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(user_id)
+            .execute(p)
+            .await?
+            .rows_affected()
+    });
+    Ok(deleted == 1)
 }

@@ -1,6 +1,6 @@
 //! The `sessions` table: one row per signed-in device, found by the hash of its cookie secret.
 
-use super::Pool;
+use super::{Pool, on_pool};
 
 #[derive(Clone, sqlx::FromRow)]
 pub struct SessionRow {
@@ -45,22 +45,24 @@ pub struct NewSession<'a> {
 }
 
 pub async fn insert(pool: &Pool, s: &NewSession<'_>) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO sessions (id, token_hash, user_id, created_at, last_seen_at, idle_expires_at,
-                               expires_at, user_agent, ip, csrf_token)
-         VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(s.id)
-    .bind(s.token_hash)
-    .bind(s.user_id)
-    .bind(s.now)
-    .bind(s.idle_expires_at)
-    .bind(s.expires_at)
-    .bind(s.user_agent)
-    .bind(s.ip)
-    .bind(s.csrf_token)
-    .execute(pool)
-    .await?;
+    on_pool!(pool, |p| {
+        sqlx::query(
+            "INSERT INTO sessions (id, token_hash, user_id, created_at, last_seen_at,
+                                   idle_expires_at, expires_at, user_agent, ip, csrf_token)
+             VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(s.id)
+        .bind(s.token_hash)
+        .bind(s.user_id)
+        .bind(s.now)
+        .bind(s.idle_expires_at)
+        .bind(s.expires_at)
+        .bind(s.user_agent)
+        .bind(s.ip)
+        .bind(s.csrf_token)
+        .execute(p)
+        .await?;
+    });
     Ok(())
 }
 
@@ -73,71 +75,85 @@ pub async fn live_by_token_hash(
     token_hash: &str,
     now: i64,
 ) -> sqlx::Result<Option<SessionRow>> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id
-         WHERE s.token_hash = $1 AND s.idle_expires_at > $2 AND s.expires_at > $2"
-    )))
-    .bind(token_hash)
-    .bind(now)
-    .fetch_optional(pool)
-    .await
+    on_pool!(pool, |p| {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.token_hash = $1 AND s.idle_expires_at > $2 AND s.expires_at > $2"
+        )))
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(p)
+        .await
+    })
 }
 
 pub async fn live_for_user(pool: &Pool, user_id: &str, now: i64) -> sqlx::Result<Vec<SessionRow>> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id
-         WHERE s.user_id = $1 AND s.idle_expires_at > $2 AND s.expires_at > $2
-         ORDER BY s.last_seen_at DESC, s.id"
-    )))
-    .bind(user_id)
-    .bind(now)
-    .fetch_all(pool)
-    .await
+    on_pool!(pool, |p| {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.user_id = $1 AND s.idle_expires_at > $2 AND s.expires_at > $2
+             ORDER BY s.last_seen_at DESC, s.id"
+        )))
+        .bind(user_id)
+        .bind(now)
+        .fetch_all(p)
+        .await
+    })
 }
 
 pub async fn touch(pool: &Pool, id: &str, now: i64, idle_expires_at: i64) -> sqlx::Result<()> {
-    sqlx::query("UPDATE sessions SET last_seen_at = $1, idle_expires_at = $2 WHERE id = $3")
-        .bind(now)
-        .bind(idle_expires_at)
-        .bind(id)
-        .execute(pool)
-        .await?;
+    on_pool!(pool, |p| {
+        sqlx::query("UPDATE sessions SET last_seen_at = $1, idle_expires_at = $2 WHERE id = $3")
+            .bind(now)
+            .bind(idle_expires_at)
+            .bind(id)
+            .execute(p)
+            .await?;
+    });
     Ok(())
 }
 
 /// Deletes one of `user_id`'s sessions; `Ok(false)` when it is not theirs or does not exist.
 pub async fn delete(pool: &Pool, user_id: &str, id: &str) -> sqlx::Result<bool> {
-    let result = sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
-        .bind(id)
-        .bind(user_id)
-        .execute(pool)
-        .await?;
-    Ok(result.rows_affected() == 1)
+    let deleted = on_pool!(pool, |p| {
+        sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(user_id)
+            .execute(p)
+            .await?
+            .rows_affected()
+    });
+    Ok(deleted == 1)
 }
 
 /// Deletes the session whose cookie secret hashes to `token_hash`, if any.
 pub async fn delete_by_token_hash(pool: &Pool, token_hash: &str) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
-        .bind(token_hash)
-        .execute(pool)
-        .await?;
+    on_pool!(pool, |p| {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(p)
+            .await?;
+    });
     Ok(())
 }
 
 pub async fn delete_others(pool: &Pool, user_id: &str, keep_id: &str) -> sqlx::Result<u64> {
-    let result = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
-        .bind(user_id)
-        .bind(keep_id)
-        .execute(pool)
-        .await?;
-    Ok(result.rows_affected())
+    Ok(on_pool!(pool, |p| {
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
+            .bind(user_id)
+            .bind(keep_id)
+            .execute(p)
+            .await?
+            .rows_affected()
+    }))
 }
 
 pub async fn delete_expired(pool: &Pool, now: i64) -> sqlx::Result<u64> {
-    let result =
+    Ok(on_pool!(pool, |p| {
         sqlx::query("DELETE FROM sessions WHERE idle_expires_at <= $1 OR expires_at <= $1")
             .bind(now)
-            .execute(pool)
-            .await?;
-    Ok(result.rows_affected())
+            .execute(p)
+            .await?
+            .rows_affected()
+    }))
 }

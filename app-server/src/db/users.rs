@@ -1,6 +1,6 @@
 //! The `users` table.
 
-use super::Pool;
+use super::{Pool, on_pool};
 use crate::domain::Username;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -18,44 +18,55 @@ pub async fn insert(
     password_hash: &str,
     now: i64,
 ) -> sqlx::Result<bool> {
-    let result = sqlx::query(
-        "INSERT INTO users (id, username, password_hash, created_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (username) DO NOTHING",
-    )
-    .bind(id)
-    .bind(username.as_str())
-    .bind(password_hash)
-    .bind(now)
-    .execute(pool)
-    .await?;
-    Ok(result.rows_affected() == 1)
+    let inserted = on_pool!(pool, |p| {
+        sqlx::query(
+            "INSERT INTO users (id, username, password_hash, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (username) DO NOTHING",
+        )
+        .bind(id)
+        .bind(username.as_str())
+        .bind(password_hash)
+        .bind(now)
+        .execute(p)
+        .await?
+        .rows_affected()
+    });
+    Ok(inserted == 1)
 }
 
 pub async fn by_name(pool: &Pool, username: &Username) -> sqlx::Result<Option<UserRow>> {
-    sqlx::query_as("SELECT id, username, password_hash FROM users WHERE username = $1")
-        .bind(username.as_str())
-        .fetch_optional(pool)
-        .await
+    on_pool!(pool, |p| {
+        sqlx::query_as("SELECT id, username, password_hash FROM users WHERE username = $1")
+            .bind(username.as_str())
+            .fetch_optional(p)
+            .await
+    })
 }
 
 pub async fn by_id(pool: &Pool, id: &str) -> sqlx::Result<Option<UserRow>> {
-    sqlx::query_as("SELECT id, username, password_hash FROM users WHERE id = $1")
-        .bind(id)
-        .fetch_optional(pool)
-        .await
+    on_pool!(pool, |p| {
+        sqlx::query_as("SELECT id, username, password_hash FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(p)
+            .await
+    })
 }
 
 pub async fn count(pool: &Pool) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM users")
-        .fetch_one(pool)
-        .await
+    on_pool!(pool, |p| {
+        sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(p)
+            .await
+    })
 }
 
 pub async fn set_password(pool: &Pool, id: &str, password_hash: &str) -> sqlx::Result<()> {
-    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-        .bind(password_hash)
-        .bind(id)
-        .execute(pool)
-        .await?;
+    on_pool!(pool, |p| {
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash)
+            .bind(id)
+            .execute(p)
+            .await?;
+    });
     Ok(())
 }
