@@ -3,10 +3,12 @@
 
 pub mod app;
 pub mod download;
+pub mod postgres;
 pub mod procs;
 pub mod redis;
 
 pub use download::{DownloadServer, ServerFiles};
+pub use postgres::PostgresServer;
 
 use std::sync::Once;
 

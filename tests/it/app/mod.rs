@@ -5,6 +5,7 @@ mod browser;
 mod files;
 mod hardening;
 mod pages;
+mod postgres;
 mod proxy;
 mod restart;
 mod security;
