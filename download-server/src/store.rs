@@ -239,8 +239,10 @@ mod tests {
         for missing in ["nope", "sub", "f/g"] {
             let location = Path::parse(missing).unwrap();
             assert!(cached::open(store.local.as_ref().unwrap(), &location).is_none());
-            let error = store.probe(&location).await.err().expect(missing);
-            let theirs = object_store_view(&store, &location).await.err().unwrap();
+            let error = store.probe(&location).await.expect_err(missing);
+            let theirs = object_store_view(&store, &location)
+                .await
+                .expect_err(missing);
             assert_eq!(error.to_string(), theirs.to_string(), "{missing}");
         }
     }
