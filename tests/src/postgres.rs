@@ -1,7 +1,8 @@
 //! `PostgresServer`: a real PostgreSQL (Debian's `postgresql` package) initialised in its own
 //! temp dir, listening on a free loopback port with its unix socket in that dir, a random
 //! password for TCP logins, and a fresh database per `create_database`. Stopped and removed on
-//! drop. PostgreSQL refuses to run as root: as root (CI), `initdb` and `postgres` run as the
+//! drop; `start_with_tls` also serves TLS with a certificate for 127.0.0.1 from a throwaway CA.
+//! PostgreSQL refuses to run as root: as root (CI), `initdb` and `postgres` run as the
 //! `postgres` system user the package creates, and the temp dir is handed to it.
 
 use crate::procs::{ChildGuard, free_port};
@@ -22,6 +23,16 @@ pub struct PostgresServer {
 impl PostgresServer {
     /// `initdb` and start a new, empty server (no fsync: test data need not survive a crash).
     pub fn start() -> Self {
+        Self::launch(false)
+    }
+
+    /// Like `start`, with TLS offered (plain connections stay allowed); `ca_certificate()` is
+    /// the CA that signed the server's certificate.
+    pub fn start_with_tls() -> Self {
+        Self::launch(true)
+    }
+
+    fn launch(tls: bool) -> Self {
         let bin = bin_dir();
         let dir = tempfile::tempdir().expect("temp dir");
         let password = uuid::Uuid::new_v4().simple().to_string();
@@ -53,6 +64,24 @@ impl PostgresServer {
         );
         std::fs::remove_file(&pwfile).unwrap();
 
+        let mut tls_settings = Vec::new();
+        if tls {
+            make_certificates(dir.path());
+            for file in ["server.crt", "server.key"] {
+                run_as.hand_over(&dir.path().join(file));
+            }
+            tls_settings.extend(["-c".to_owned(), "ssl=on".to_owned(), "-c".to_owned()]);
+            tls_settings.push(format!(
+                "ssl_cert_file={}",
+                dir.path().join("server.crt").display()
+            ));
+            tls_settings.push("-c".to_owned());
+            tls_settings.push(format!(
+                "ssl_key_file={}",
+                dir.path().join("server.key").display()
+            ));
+        }
+
         let port = free_port();
         let log = std::fs::File::create(dir.path().join("postgres.log")).unwrap();
         let child = run_as
@@ -64,6 +93,7 @@ impl PostgresServer {
             .arg(format!("unix_socket_directories={}", dir.path().display()))
             .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
             .args(["-c", "full_page_writes=off"])
+            .args(&tls_settings)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -122,6 +152,11 @@ impl PostgresServer {
             String::from_utf8_lossy(&output.stderr)
         );
         String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// The CA certificate (PEM) behind `start_with_tls`'s server certificate.
+    pub fn ca_certificate(&self) -> PathBuf {
+        self.dir.path().join("ca.crt")
     }
 
     fn wait_until_ready(&mut self) {
@@ -232,4 +267,65 @@ impl RunAs {
             }
         }
     }
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let output = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs (scripts/test installs it)");
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A throwaway CA (`ca.crt`) and a certificate for 127.0.0.1 signed by it (`server.crt`, with
+/// its key `server.key` readable by its owner only, as PostgreSQL requires).
+fn make_certificates(dir: &Path) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509", "-days", "1", "-subj", "/CN=test-ca"];
+    ca.extend(ec);
+    ca.extend(["-keyout", "ca.key", "-out", "ca.crt"]);
+    openssl(dir, &ca);
+    let mut csr = vec!["req", "-subj", "/CN=127.0.0.1"];
+    csr.extend(ec);
+    csr.extend(["-keyout", "server.key", "-out", "server.csr"]);
+    openssl(dir, &csr);
+    std::fs::write(
+        dir.join("san.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "san.cnf",
+            "-out",
+            "server.crt",
+        ],
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let key = dir.join("server.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
 }

@@ -194,6 +194,39 @@ async fn a_wrong_database_password_is_a_start_up_error_that_does_not_show_it() {
     assert!(!shown.contains("not-the-password"), "{shown}");
 }
 
+#[tokio::test]
+async fn the_app_server_can_reach_postgres_over_verified_tls() {
+    let postgres = PostgresServer::start_with_tls();
+    let database = postgres.create_database();
+    let ca = postgres.ca_certificate();
+    let app = spawn_on(&format!(
+        "{database}?sslmode=verify-full&sslrootcert={}",
+        ca.display()
+    ))
+    .await;
+    let alice = app.signed_in("alice").await;
+    assert_eq!(alice.me().await.status(), 200);
+    let encrypted = postgres.psql(
+        "postgres",
+        "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+         WHERE a.application_name = 'app-server'",
+    );
+    assert!(
+        !encrypted.trim().is_empty() && encrypted.lines().all(|ssl| ssl == "t"),
+        "every connection of the app server is encrypted: {encrypted:?}"
+    );
+
+    // Without the CA the server's certificate is not trusted: no start.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config =
+        app_server::Config::for_tests(dir.path(), "http://127.0.0.1:9".parse().unwrap());
+    config.database = Some(DatabaseUrl::new(format!("{database}?sslmode=verify-full")));
+    let started = std::time::Instant::now();
+    let refused = app_server::Application::build(config).await;
+    assert!(refused.is_err(), "an untrusted certificate was accepted");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
+
 /// Tables with their columns, keys, indexes and foreign keys, written the same way for both
 /// backends so the two migration folders can be compared.
 type Schema = BTreeSet<String>;
