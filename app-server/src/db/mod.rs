@@ -101,6 +101,7 @@ pub async fn open(url: &str) -> anyhow::Result<Pool> {
         Pool::Postgres(p) => POSTGRES_MIGRATIONS.run(p).await,
     }
     .context("migrating the database")?;
+    tracing::info!(backend = ?pool.backend(), "database open and migrated");
     Ok(pool)
 }
 
