@@ -155,13 +155,16 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`, without actix's worker chatter).
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`, without actix's worker chatter);
+/// colours only on a terminal, never in a file or a log collector.
 pub fn init_tracing() {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }

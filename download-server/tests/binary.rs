@@ -109,4 +109,8 @@ async fn the_binary_serves_once_never_logs_a_token_and_stops_on_sigterm() {
         logs.contains("/d/{token}"),
         "the route pattern should be logged:\n{logs}"
     );
+    assert!(
+        !logs.contains('\u{1b}'),
+        "a log that is not a terminal has no colour codes:\n{logs}"
+    );
 }
