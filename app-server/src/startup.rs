@@ -50,6 +50,7 @@ impl Application {
             keys,
             sessions: SessionPolicy::new(https, config.session_idle, config.session_max),
             throttle: LoginThrottle::new(
+                pool.clone(),
                 config.login_attempts,
                 Duration::from_secs(config.login_lockout),
             ),
@@ -59,7 +60,7 @@ impl Application {
             max_upload: config.max_upload,
             trusted_proxies: TrustedProxies::new(config.trusted_proxies.clone()),
         });
-        spawn_expired_session_sweeper(pool);
+        spawn_sweeper(pool);
 
         let mut server = HttpServer::new(move || {
             App::new()
@@ -119,15 +120,20 @@ impl Application {
     }
 }
 
-/// Expired rows are refused on read anyway; this only keeps the table small.
-fn spawn_expired_session_sweeper(pool: db::Pool) {
+/// Expired sessions are refused on read anyway and ended throttle windows restart on their next
+/// attempt; this only keeps the tables small (the throttle's grows with every name and network
+/// tried). Each app server sweeps; on a shared database the deletes simply overlap.
+fn spawn_sweeper(pool: db::Pool) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(3600));
         loop {
             every.tick().await;
-            if let Err(error) = db::sessions::delete_expired(&pool, shared::time::now_secs()).await
-            {
+            let now = shared::time::now_secs();
+            if let Err(error) = db::sessions::delete_expired(&pool, now).await {
                 tracing::warn!(%error, "could not sweep expired sessions");
+            }
+            if let Err(error) = db::throttle::delete_ended(&pool, now).await {
+                tracing::warn!(%error, "could not sweep ended login throttle windows");
             }
         }
     });

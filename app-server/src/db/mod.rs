@@ -5,6 +5,7 @@
 
 pub mod files;
 pub mod sessions;
+pub mod throttle;
 pub mod users;
 
 use anyhow::Context;

@@ -57,9 +57,11 @@ pub async fn log_in(
         .chars()
         .take(64)
         .collect();
+    // A database error fails closed: no password is checked without a counted attempt.
     state
         .throttle
         .begin(&throttle_name, &ip)
+        .await?
         .map_err(|retry_after| AppError::TooManyRequests { retry_after })?;
     let (Ok(username), Ok(password)) = (
         Username::parse(raw_username),
@@ -69,7 +71,7 @@ pub async fn log_in(
     };
     match accounts::check(&state.pool, &username, &password).await? {
         Some(id) => {
-            state.throttle.succeeded(&throttle_name, &ip);
+            state.throttle.succeeded(&throttle_name, &ip).await?;
             tracing::info!(user = %id, "signed in");
             Ok((id, username.as_str().to_owned()))
         }
