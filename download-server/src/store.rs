@@ -33,7 +33,7 @@ impl Store {
         if let Some(local) = &self.local
             && let Some(result) = cached::open(local, location)
         {
-            return Ok(result);
+            return result;
         }
         let head = GetOptions {
             head: true,
@@ -148,17 +148,26 @@ mod cached {
     /// The object opened and described exactly as object_store's `get_opts` would, or `None`
     /// when that would need I/O (path not cached) or fails in any way: the caller then asks
     /// object_store, which does the same on the blocking pool and reports errors its own way.
+    /// A FIFO or device under the store's folder is no object: opened without blocking and
+    /// refused (404), where a plain open of a FIFO would hang until a writer appears.
     #[cfg(target_os = "linux")]
-    pub fn open(fs: &LocalFileSystem, location: &Path) -> Option<GetResult> {
+    pub fn open(fs: &LocalFileSystem, location: &Path) -> Option<object_store::Result<GetResult>> {
         use rustix::fs::{CWD, Mode, OFlags, ResolveFlags, openat2};
         let path = fs.path_to_filesystem(location).ok()?;
-        let flags = OFlags::RDONLY | OFlags::CLOEXEC;
+        // O_NONBLOCK changes nothing for reads of regular files (nor RWF_NOWAIT's meaning).
+        let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK;
         let fd = openat2(CWD, &path, flags, Mode::empty(), ResolveFlags::CACHED).ok()?;
         let file = File::from(fd);
         // fstat reads the inode already in memory.
         let metadata = file.metadata().ok()?;
         if metadata.is_dir() {
             return None;
+        }
+        if !metadata.is_file() {
+            return Some(Err(object_store::Error::NotFound {
+                path: path.display().to_string(),
+                source: "not a regular file".into(),
+            }));
         }
         let meta = ObjectMeta {
             location: location.clone(),
@@ -167,17 +176,20 @@ mod cached {
             e_tag: Some(etag(&metadata)),
             version: None,
         };
-        Some(GetResult {
+        Some(Ok(GetResult {
             payload: GetResultPayload::File(file, path),
             range: 0..meta.size,
             meta,
             attributes: Default::default(),
             extensions: Default::default(),
-        })
+        }))
     }
 
     #[cfg(not(target_os = "linux"))]
-    pub fn open(_fs: &LocalFileSystem, _location: &Path) -> Option<GetResult> {
+    pub fn open(
+        _fs: &LocalFileSystem,
+        _location: &Path,
+    ) -> Option<object_store::Result<GetResult>> {
         None
     }
 
@@ -219,7 +231,8 @@ mod tests {
         // Warm the dentry cache as a previous request would.
         let theirs = object_store_view(&store, &location).await.unwrap();
         let ours = cached::open(store.local.as_ref().unwrap(), &location)
-            .expect("a just-written file resolves from the dentry cache");
+            .expect("a just-written file resolves from the dentry cache")
+            .unwrap();
         assert_eq!(ours.meta, theirs.meta);
         assert_eq!(ours.range, theirs.range);
         assert!(matches!(
@@ -245,5 +258,34 @@ mod tests {
                 .expect_err(missing);
             assert_eq!(error.to_string(), theirs.to_string(), "{missing}");
         }
+    }
+
+    #[test]
+    fn a_fifo_in_the_store_is_no_object_and_never_blocks_the_worker() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let store = open(dir.path().to_str().unwrap()).unwrap();
+        let location = Path::parse("pipe").unwrap();
+        // On a thread of its own: a blocking open would wait there for a writer that never comes.
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            let probed = runtime.block_on(store.probe(&location)).map(|_| ());
+            let _ = sender.send(probed);
+        });
+        let probed = receiver
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the probe does not block");
+        assert!(
+            matches!(probed, Err(object_store::Error::NotFound { .. })),
+            "{probed:?}"
+        );
     }
 }
