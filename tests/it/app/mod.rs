@@ -10,3 +10,4 @@ mod proxy;
 mod restart;
 mod security;
 mod sessions;
+mod shared_throttle;

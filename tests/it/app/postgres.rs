@@ -245,6 +245,11 @@ async fn the_postgres_schema_matches_the_sqlite_one() {
     let from_sqlite = sqlite_schema(&sqlite).await;
     let from_postgres = postgres_schema(&pg).await;
     assert!(from_sqlite.iter().any(|s| s.contains("on delete cascade")));
+    // Every migration is compared, the later ones too (0002: the login throttle's table).
+    assert!(
+        from_sqlite.contains("login_attempts primary key (key)"),
+        "{from_sqlite:#?}"
+    );
     assert_eq!(from_postgres, from_sqlite);
 }
 
