@@ -1,6 +1,7 @@
 //! The login throttle on a real PostgreSQL shared by two app servers: failures counted on either
 //! lock the account on both, parallel guesses spread over both cannot pass the limit, a success
-//! on one clears the count for both, and a throttle the database cannot answer refuses the login.
+//! on one clears the count for both, a throttle the database cannot answer refuses the login, and
+//! ended windows are swept.
 
 use futures_util::future::join_all;
 use integration_tests::PostgresServer;
@@ -177,4 +178,35 @@ async fn parallel_counts_of_one_key_from_two_pools_are_never_lost() {
     seen.sort();
     let expected: Vec<(i64, i64)> = (1..=200).map(|n| (n, now + 300)).collect();
     assert_eq!(seen, expected);
+}
+
+/// The sweeper of expired sessions also deletes ended throttle windows; it first runs when an
+/// app server starts, so a restart shows it.
+#[tokio::test]
+async fn ended_throttle_windows_are_swept_and_running_ones_kept() {
+    let postgres = PostgresServer::start();
+    let (database, one, _two) = two_servers_on(&postgres).await;
+    let db = sqlx::PgPool::connect(&database).await.unwrap();
+    let now = shared::time::now_secs();
+    sqlx::query(
+        "INSERT INTO login_attempts (key, attempts, window_ends_at)
+         VALUES ('u:ended', 9, $1), ('u:running', 9, $2)",
+    )
+    .bind(now - 1)
+    .bind(now + 300)
+    .execute(&db)
+    .await
+    .unwrap();
+    let _one = one.restart().await;
+    let keys = || async {
+        sqlx::query_scalar::<_, String>("SELECT key FROM login_attempts ORDER BY key")
+            .fetch_all(&db)
+            .await
+            .unwrap()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while keys().await.len() > 1 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(keys().await, ["u:running"]);
 }
