@@ -2,72 +2,19 @@
 //! trusted through `SSL_CERT_FILE`), so a token used on one is gone on the other.
 
 mod common;
+// The harness crate's certificate authority (it cannot be a dependency: it depends on us).
+#[path = "../../tests/src/tls.rs"]
+mod tls;
 
 use common::{Running, free_port, keys, start_download_server, wait_for_port, wait_until_ready};
 use shared::{Minter, ObjectPath};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let status = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl runs (scripts/test installs it)");
-    assert!(status.success(), "openssl {args:?}");
-}
-
-/// A throwaway CA and a certificate for 127.0.0.1 signed by it.
-fn make_certificates(dir: &Path) {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let mut ca = vec!["req", "-x509", "-days", "1", "-subj", "/CN=test-ca"];
-    ca.extend(ec);
-    ca.extend(["-keyout", "ca.key", "-out", "ca.crt"]);
-    openssl(dir, &ca);
-    let mut csr = vec!["req", "-subj", "/CN=127.0.0.1"];
-    csr.extend(ec);
-    csr.extend(["-keyout", "server.key", "-out", "server.csr"]);
-    openssl(dir, &csr);
-    std::fs::write(
-        dir.join("san.cnf"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-extfile",
-            "san.cnf",
-            "-out",
-            "server.crt",
-        ],
-    );
-}
 
 #[tokio::test]
 async fn two_instances_share_one_redis_over_tls() {
     let dir = tempfile::tempdir().unwrap();
-    make_certificates(dir.path());
+    tls::make_certificates(dir.path());
     let port = free_port();
     let _redis = Running(
         Command::new("redis-server")

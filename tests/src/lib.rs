@@ -6,6 +6,7 @@ pub mod download;
 pub mod postgres;
 pub mod procs;
 pub mod redis;
+pub mod tls;
 
 pub use download::{DownloadServer, ServerFiles};
 pub use postgres::PostgresServer;
