@@ -99,12 +99,15 @@ impl RedisReplayStore {
     /// another request of this worker connects, for a second after a failed attempt, and on any
     /// multi-thread runtime.
     async fn conn(&self) -> Result<ConnectionManager, ReplayUnavailable> {
-        let shared = self.shared_conn()?;
+        // Checked without cloning the shared connection, which the common path does not use.
+        if self.conn.get().is_none() {
+            return self.shared_conn();
+        }
         let Ok(handle) = Handle::try_current() else {
-            return Ok(shared);
+            return self.shared_conn();
         };
         if handle.runtime_flavor() != RuntimeFlavor::CurrentThread {
-            return Ok(shared);
+            return self.shared_conn();
         }
         let runtime = handle.id();
         {
@@ -120,7 +123,7 @@ impl RedisReplayStore {
                 return Ok(conn.clone());
             }
             if local.connecting || local.retry_at.is_some_and(|at| Instant::now() < at) {
-                return Ok(shared);
+                return self.shared_conn();
             }
             local.connecting = true;
         }
@@ -136,7 +139,7 @@ impl RedisReplayStore {
             Err(error) => {
                 tracing::debug!(%error, "could not open this worker's Redis connection");
                 local.retry_at = Some(Instant::now() + Duration::from_secs(1));
-                Ok(shared)
+                self.shared_conn()
             }
         }
     }
