@@ -26,7 +26,7 @@ const DEMO_USER: &str = "demo";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    app_server::startup::init_tracing();
+    server_kit::telemetry::init();
     let args = Args::parse();
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
@@ -64,7 +64,7 @@ async fn main() -> anyhow::Result<()> {
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        download_server::startup::shutdown_signal().await;
+        server_kit::shutdown::signal().await;
         let _ = stop_tx.send(true);
     });
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
