@@ -42,12 +42,11 @@ async fn main() -> anyhow::Result<()> {
     let demo_password = ensure_demo_account(&app_config).await?;
 
     let files = data_dir.join("files");
-    let mut dl_config = download_server::Config::for_tests(
+    let mut dl_config = download_server::Config::defaults(
         files.to_string_lossy(),
         app_config.jwks_out_path().to_string_lossy(),
     );
     dl_config.listen = args.download_listen;
-    dl_config.workers = None;
     dl_config.shutdown_grace = 10;
     dl_config.issuer = issuer;
     let download = download_server::Application::build(dl_config).await?;
