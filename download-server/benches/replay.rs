@@ -1,9 +1,10 @@
-//! Consuming a `jti` through `ReplayStore` (the enum the handler calls): in memory, and in a
-//! real `redis-server` started on a free loopback port (one round trip per consume).
+//! The common one-request download's replay-store work through `ReplayStore` (the enum the
+//! handler calls): open the grant, close it spent. In memory, and in a real `redis-server`
+//! started on a free loopback port (two round trips).
 #![forbid(unsafe_code)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use download_server::replay::{Consumed, ReplayOptions, ReplayStore};
+use download_server::replay::{GrantPolicy, Joined, ReplayOptions, ReplayStore, StreamRequest};
 use shared::Jti;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -28,6 +29,7 @@ fn open(runtime: &tokio::runtime::Runtime, spec: &str) -> anyhow::Result<Arc<Rep
         timeout: Duration::from_secs(2),
         leeway: LEEWAY,
         max_lifetime: MAX_LIFETIME,
+        grants: GrantPolicy::default(),
     })?);
     runtime.block_on(async {
         store.spawn_maintenance();
@@ -50,8 +52,8 @@ async fn until_ready(store: &ReplayStore) -> anyhow::Result<()> {
     anyhow::bail!("the replay store did not become ready within 5 s")
 }
 
-/// Times `iters` first-time consumes of fresh ids: every call takes the insert path the server
-/// takes (one lock and a hash insert in memory, one script round trip in Redis).
+/// Times `iters` downloads of fresh 1 KiB tokens: every one takes the path the server takes
+/// (open the grant with a lease over the whole object, close it spent).
 fn consume_fresh(runtime: &tokio::runtime::Runtime, store: &ReplayStore, iters: u64) -> Duration {
     let iat = shared::time::now_secs();
     let exp = iat + 120;
@@ -59,8 +61,24 @@ fn consume_fresh(runtime: &tokio::runtime::Runtime, store: &ReplayStore, iters: 
     runtime.block_on(async {
         let started = Instant::now();
         for jti in &ids {
-            let consumed = store.consume(jti, iat, exp).await.expect("store answers");
-            assert!(matches!(consumed, Consumed::First(_)), "{consumed:?}");
+            let request = StreamRequest {
+                jti,
+                iat,
+                exp,
+                may_open: true,
+                etag: "\"1f-400\"",
+                size: 1024,
+                start: 0,
+                want: 1024,
+                stream: store.new_stream_id(),
+                now: iat,
+            };
+            let joined = store.join(&request).await.expect("store answers");
+            assert_eq!(joined, Joined::Lease { end: 1024 });
+            store
+                .close(jti, exp, request.stream, 1024, iat)
+                .await
+                .expect("store answers");
         }
         started.elapsed()
     })

@@ -78,6 +78,33 @@ pub struct Config {
     /// (TCP_USER_TIMEOUT, Linux). Slow clients that keep reading are never cut off.
     #[arg(long, env = "DL_SEND_TIMEOUT", default_value_t = 60)]
     pub send_timeout: u64,
+
+    /// A download (a token's grant) ends this many seconds after its last request or renewal;
+    /// until then it can be resumed.
+    #[arg(long, env = "DL_GRANT_IDLE", default_value_t = 600)]
+    pub grant_idle: u32,
+
+    /// A download ends this many seconds after its first byte, however active.
+    #[arg(long, env = "DL_GRANT_MAX_AGE", default_value_t = 3600)]
+    pub grant_max_age: u32,
+
+    /// Streams of one download in flight at once (more get 503 with Retry-After).
+    #[arg(long, env = "DL_GRANT_MAX_STREAMS", default_value_t = 16)]
+    pub grant_max_streams: u16,
+
+    /// Requests over one download's life.
+    #[arg(long, env = "DL_GRANT_MAX_REQUESTS", default_value_t = 1024)]
+    pub grant_max_requests: u32,
+
+    /// Bytes a download may send twice (re-sent after a drop, overlapping segments) are at least
+    /// this many, and at least the object's size divided by `--grant-redundancy-divisor`; never
+    /// more than half the object.
+    #[arg(long, env = "DL_GRANT_REDUNDANCY_MIN", default_value_t = 4 * 1024 * 1024)]
+    pub grant_redundancy_min: u64,
+
+    /// See `--grant-redundancy-min`.
+    #[arg(long, env = "DL_GRANT_REDUNDANCY_DIVISOR", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
+    pub grant_redundancy_divisor: u64,
 }
 
 impl Config {
@@ -111,6 +138,18 @@ impl Config {
             timeout: Duration::from_millis(self.replay_timeout_ms.max(1)),
             leeway: self.leeway,
             max_lifetime: self.max_token_lifetime,
+            grants: self.grant_policy(),
+        }
+    }
+
+    pub fn grant_policy(&self) -> crate::replay::GrantPolicy {
+        crate::replay::GrantPolicy {
+            redundancy_min: self.grant_redundancy_min,
+            redundancy_divisor: self.grant_redundancy_divisor.max(1),
+            idle: i64::from(self.grant_idle),
+            max_age: i64::from(self.grant_max_age),
+            max_streams: usize::from(self.grant_max_streams.max(1)),
+            max_requests: self.grant_max_requests.max(1),
         }
     }
 

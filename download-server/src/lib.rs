@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access_log;
+mod body;
 pub mod config;
 pub mod health;
 pub mod jwks;
@@ -12,6 +13,7 @@ pub mod outcome;
 pub mod problem;
 pub mod range;
 pub mod replay;
+mod response_headers;
 pub mod serve;
 pub mod startup;
 pub mod store;

@@ -12,6 +12,9 @@ pub struct Metrics {
     outcomes: IntCounterVec,
     pub bytes_sent: IntCounter,
     pub in_flight: IntGauge,
+    /// Streams a grant stopped before their response's end (another stream had the bytes, or
+    /// the allowance was spent).
+    pub stopped_streams: IntCounter,
     pub verify_seconds: Histogram,
 }
 
@@ -28,6 +31,12 @@ impl Metrics {
                 .expect("valid metric");
         let in_flight = IntGauge::new("downloads_in_flight", "Download bodies being streamed now")
             .expect("valid metric");
+        let stopped_streams = IntCounter::new(
+            "download_streams_stopped_total",
+            "Download bodies a grant stopped before their end (bytes another stream had, or the \
+             allowance spent)",
+        )
+        .expect("valid metric");
         let verify_seconds = Histogram::with_opts(
             HistogramOpts::new(
                 "token_verify_seconds",
@@ -51,6 +60,9 @@ impl Metrics {
             .register(Box::new(in_flight.clone()))
             .expect("unique metric");
         registry
+            .register(Box::new(stopped_streams.clone()))
+            .expect("unique metric");
+        registry
             .register(Box::new(verify_seconds.clone()))
             .expect("unique metric");
         Metrics {
@@ -58,6 +70,7 @@ impl Metrics {
             outcomes,
             bytes_sent,
             in_flight,
+            stopped_streams,
             verify_seconds,
         }
     }

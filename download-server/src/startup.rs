@@ -47,6 +47,7 @@ impl Application {
             store,
             metrics: Arc::new(Metrics::new()),
             read_chunk: config.read_chunk,
+            grant_max_age: i64::from(config.grant_max_age),
         });
 
         let listener = TcpListener::bind(config.listen)

@@ -7,6 +7,7 @@
 //! its canonical form. Profiled with 1 KiB files, object_store's `spawn_blocking` per open (futex
 //! wake-ups, context switches) cost about a sixth of the server's CPU.
 
+use crate::problem::DownloadError;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{GetOptions, GetResult, ObjectStore};
@@ -75,6 +76,38 @@ pub fn open(spec: &str) -> anyhow::Result<Store> {
         }
         OpenedStore::Remote(objects) => Store::remote(objects),
     })
+}
+
+/// What an object_store error means for a download: no such object (404), or storage that cannot
+/// answer (503).
+pub(crate) fn storage_error(error: object_store::Error) -> DownloadError {
+    match error {
+        object_store::Error::NotFound { .. } | object_store::Error::InvalidPath { .. } => {
+            DownloadError::NotFound
+        }
+        other if names_no_object(&other) => DownloadError::NotFound,
+        other => DownloadError::StorageUnavailable(other.to_string()),
+    }
+}
+
+/// A local path through a file (`a.txt/b`) or with an over-long segment names no object: 404,
+/// not a storage outage.
+fn names_no_object(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::NotFound
+                    | std::io::ErrorKind::NotADirectory
+                    | std::io::ErrorKind::InvalidFilename
+            )
+        {
+            return true;
+        }
+        current = e.source();
+    }
+    false
 }
 
 /// Opening a local object: on the worker when that cannot wait for a disk, else on the blocking

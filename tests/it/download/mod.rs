@@ -1,6 +1,7 @@
 //! The download server (Server B) against contract v1.
 
 mod forge;
+mod grant_rules;
 mod happy_path;
 mod object_stores;
 mod ranges;
