@@ -67,7 +67,7 @@ impl Application {
                 .route("/metrics", web::get().to(health::metrics))
                 .default_service(web::to(not_found))
         })
-        .on_connect(move |connection, _| cut_off_stalled_clients(connection, stall_timeout))
+        .on_connect(move |connection, _| tune_connection(connection, stall_timeout))
         .listen(listener)?
         .disable_signals()
         .shutdown_timeout(config.shutdown_grace)
@@ -125,15 +125,27 @@ impl Application {
     }
 }
 
-/// actix has a timeout for the request head but none for a client that stops reading the body;
-/// the kernel's TCP_USER_TIMEOUT bounds how long sent data may stay unacknowledged (zero-window
-/// stalls included), so a stalled download cannot hold a connection and its file forever.
-fn cut_off_stalled_clients(connection: &dyn std::any::Any, timeout: Duration) {
+/// Unsent bytes a connection may queue in the kernel (TCP_NOTSENT_LOWAT). A grant counts what
+/// this server handed to the socket; without a bound the kernel takes megabytes ahead of the
+/// network (loopback: the whole rest of a 16 MiB file), and a connection cut off then looks as if
+/// it had delivered them, so its resume would be charged for all of them. Bytes already on the
+/// wire are what a drop really loses; this keeps the rest small without capping the window.
+const NOTSENT_LOWAT: u32 = 128 * 1024;
+
+/// Per connection: actix has a timeout for the request head but none for a client that stops
+/// reading the body; the kernel's TCP_USER_TIMEOUT bounds how long sent data may stay
+/// unacknowledged (zero-window stalls included), so a stalled download cannot hold a connection
+/// and its file forever. And `NOTSENT_LOWAT`.
+fn tune_connection(connection: &dyn std::any::Any, timeout: Duration) {
     #[cfg(target_os = "linux")]
-    if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>()
-        && let Err(error) = socket2::SockRef::from(tcp).set_tcp_user_timeout(Some(timeout))
-    {
-        tracing::debug!(%error, "could not set TCP_USER_TIMEOUT");
+    if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+        let socket = socket2::SockRef::from(tcp);
+        if let Err(error) = socket.set_tcp_user_timeout(Some(timeout)) {
+            tracing::debug!(%error, "could not set TCP_USER_TIMEOUT");
+        }
+        if let Err(error) = socket.set_tcp_notsent_lowat(NOTSENT_LOWAT) {
+            tracing::debug!(%error, "could not set TCP_NOTSENT_LOWAT");
+        }
     }
     #[cfg(not(target_os = "linux"))]
     let _ = (connection, timeout);

@@ -20,6 +20,8 @@ use std::sync::{Mutex, MutexGuard};
 /// Extra slots beyond the acceptance window, for clock jitter between verification and insert.
 const SLACK_SECS: i64 = 8;
 const EMPTY: i64 = i64::MIN;
+/// Ended grants are swept this long after they ended.
+const ENDED_GRACE_SECS: i64 = 60;
 
 pub struct MemoryReplayStore {
     slots: Box<[Mutex<Slot>]>,
@@ -205,8 +207,10 @@ impl MemoryReplayStore {
     /// Frees every slot whose `exp` + leeway has passed, and every grant that ended. Runs once a
     /// second, touching each slot once, independent of request traffic.
     pub fn sweep(&self, now: i64) {
+        // A minute late, so that the first request after a grant ended learns why (as with
+        // Redis, where the grant stays until a request finds it ended).
         self.grants()
-            .retain(|_, grant| !grant.ended(&self.policy, now));
+            .retain(|_, grant| !grant.ended(&self.policy, now - ENDED_GRACE_SECS));
         for slot in self.slots.iter() {
             let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
             if slot.exp != EMPTY && slot.exp + self.retain_after_exp < now {

@@ -2,6 +2,7 @@
 
 mod forge;
 mod grant_rules;
+mod grants;
 mod happy_path;
 mod object_stores;
 mod ranges;
