@@ -376,3 +376,45 @@ async fn a_full_download_again_after_a_cut_is_refused_when_it_would_be_a_second_
     assert_eq!(rest.status(), 206);
     assert_eq!(rest.bytes().await.unwrap().as_ref(), &body[got.len()..]);
 }
+
+/// Script calls Redis ran so far (`INFO commandstats`: EVALSHA, and EVAL for a script it had
+/// to load first).
+fn script_calls(redis: &RedisServer) -> u64 {
+    let info: String = ::redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut redis.connection())
+        .unwrap();
+    info.lines()
+        .filter(|line| line.starts_with("cmdstat_evalsha:") || line.starts_with("cmdstat_eval:"))
+        .filter_map(|line| line.split("calls=").nth(1)?.split(',').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Redis work per download: the common one-request download of a file up to 1 MiB is two
+/// script calls (open, close), as a consumption and a release were before grants; a larger one
+/// adds one renewal per lease (a quarter of the allowance: 1 MiB for 64 MiB, 16 MiB from 1 GiB).
+#[tokio::test]
+async fn a_download_costs_redis_one_call_to_open_one_to_close_and_one_per_lease() {
+    let server = spawn(Backend::Redis, |_| {}).await;
+    let redis = server._redis.as_ref().unwrap();
+    // Once, so that Redis has the script (its first call is an EVALSHA refused, then an EVAL).
+    server.put_file("warm.bin", b"x");
+    assert_eq!(server.get(&server.mint("warm.bin")).await.status(), 200);
+    for (name, size, leases) in [("one.bin", MIB, 1), ("big.bin", 64 * MIB, 64)] {
+        server.put_file(name, &body(size));
+        let token = server.mint(name);
+        let before = script_calls(redis);
+        let response = server.get(&token).await;
+        assert_eq!(response.bytes().await.unwrap().len(), size);
+        // The close runs once the body ended; wait for it (bounded).
+        let mut calls = 0;
+        for _ in 0..100 {
+            calls = script_calls(redis) - before;
+            if calls > leases {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(calls, leases + 1, "{name}: open, {} renewals, close", leases - 1);
+    }
+}
