@@ -33,9 +33,8 @@ async fn main() -> anyhow::Result<()> {
     let data_dir = args.data_dir.canonicalize()?;
     let issuer = format!("http://{}", args.app_listen);
 
-    let mut app_config = app_server::Config::for_tests(&data_dir, "http://127.0.0.1:8081".parse()?);
+    let mut app_config = app_server::Config::defaults(&data_dir, "http://127.0.0.1:8081".parse()?);
     app_config.listen = args.app_listen;
-    app_config.workers = None;
     app_config.issuer = issuer.clone();
     // The key and the JWKS must exist before the download server reads them.
     app_server::keys::KeyRing::load(&app_config)?;
