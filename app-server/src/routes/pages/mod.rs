@@ -80,18 +80,10 @@ impl ResponseError for PageError {
             PageError::SignedOut => see_other("/login"),
             PageError::App(error) => {
                 crate::error::log(error);
-                let status = error.status_code();
-                let title = match status {
-                    StatusCode::NOT_FOUND => "Not found",
-                    StatusCode::FORBIDDEN => "Not allowed",
-                    StatusCode::TOO_MANY_REQUESTS => "Slow down",
-                    s if s.is_server_error() => "Something went wrong",
-                    _ => "That did not work",
-                };
                 let mut response = html(
-                    status,
+                    error.status_code(),
                     &ErrorPage {
-                        title,
+                        title: error.title(),
                         message: error.message(),
                     },
                 );
