@@ -105,7 +105,7 @@ pub struct Config {
     /// Reverse proxies (comma-separated IPs or CIDRs) whose `X-Forwarded-For` names the client;
     /// from anyone else the header is ignored. Default: none, the TCP peer is the client.
     #[arg(long, env = "APP_TRUSTED_PROXIES", value_delimiter = ',')]
-    pub trusted_proxies: Vec<crate::client::TrustedProxy>,
+    pub trusted_proxies: Vec<crate::trusted_proxies::TrustedProxy>,
 
     /// Worker threads (default: one per core).
     #[arg(long, env = "APP_WORKERS")]

@@ -5,7 +5,6 @@
 pub mod access_log;
 pub mod auth;
 pub mod cli;
-pub mod client;
 pub mod config;
 pub mod csrf;
 pub mod db;
@@ -19,6 +18,7 @@ pub mod startup;
 pub mod state;
 pub mod storage;
 pub mod time_fmt;
+pub mod trusted_proxies;
 
 pub use config::Config;
 pub use startup::Application;

@@ -3,10 +3,10 @@
 
 use crate::auth::session::SessionPolicy;
 use crate::auth::throttle::LoginThrottle;
-use crate::client::TrustedProxies;
 use crate::config::Config;
 use crate::keys::KeyRing;
 use crate::state::AppState;
+use crate::trusted_proxies::TrustedProxies;
 use crate::{access_log, auth, csrf, db, routes, security_headers, storage};
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
@@ -14,6 +14,7 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub struct Application {
@@ -44,6 +45,7 @@ impl Application {
         };
         let https = public_url.scheme() == "https";
         let download_origin = config.download_base.origin().ascii_serialization();
+        let public_origin: Arc<str> = public_url.origin().ascii_serialization().into();
         let state = web::Data::new(AppState {
             pool: pool.clone(),
             store,
@@ -54,7 +56,6 @@ impl Application {
                 config.login_attempts,
                 Duration::from_secs(config.login_lockout),
             ),
-            public_origin: public_url.origin().ascii_serialization(),
             download_base: config.download_base.clone(),
             allow_signup: config.allow_signup,
             max_upload: config.max_upload,
@@ -65,7 +66,10 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                .wrap(from_fn(csrf::refuse_cross_site))
+                .wrap(from_fn({
+                    let origin = public_origin.clone();
+                    move |req, next| csrf::refuse_cross_site(origin.clone(), req, next)
+                }))
                 .wrap(security_headers::middleware(&download_origin))
                 .wrap(from_fn(access_log::access_log))
                 .configure(routes::configure)

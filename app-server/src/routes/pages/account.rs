@@ -1,7 +1,8 @@
 //! `/logout` and `/password`.
 
+use super::extract::{FormUser, PageUser};
 use super::{Notice, PageError, html, see_other, signed_out};
-use crate::auth::{FormUser, PageUser, accounts};
+use crate::auth::{ClientInfo, accounts};
 use crate::csrf::check_form_token;
 use crate::db;
 use crate::domain::Password;
@@ -50,6 +51,7 @@ pub struct PasswordForm {
 /// On success the session is renewed too: a cookie stolen before the change dies with it.
 pub async fn change_password(
     req: HttpRequest,
+    client: ClientInfo,
     state: web::Data<AppState>,
     PageUser(user): PageUser,
     form: web::Form<PasswordForm>,
@@ -68,9 +70,10 @@ pub async fn change_password(
     .await;
     match result {
         Ok(()) => {
+            let presented = state.sessions.presented_secret(&req);
             let secret = state
                 .sessions
-                .start(&state.pool, &req, &user.user_id)
+                .start(&state.pool, &client, presented.as_deref(), &user.user_id)
                 .await?;
             let mut response = see_other("/password?notice=password-changed");
             response

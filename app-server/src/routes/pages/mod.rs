@@ -2,6 +2,7 @@
 //! session's CSRF token; signed-out visitors are sent to `/login`.
 
 mod account;
+mod extract;
 mod files;
 mod login;
 mod sessions;
@@ -142,10 +143,4 @@ impl Notice {
             _ => return None,
         })
     }
-}
-
-/// A form that carries only the CSRF token (buttons such as Delete and Sign out).
-#[derive(serde::Deserialize)]
-pub struct CsrfForm {
-    pub csrf: String,
 }
