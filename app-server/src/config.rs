@@ -1,5 +1,6 @@
 //! Typed configuration: every flag has an environment-variable fallback and a local default.
 
+use crate::keys::KeyConfig;
 use clap::Parser;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
@@ -164,6 +165,17 @@ impl Config {
         self.jwks_out
             .clone()
             .unwrap_or_else(|| self.data_dir.join("jwks.json"))
+    }
+
+    /// The signing key's and the JWKS's paths and what minted tokens say.
+    pub fn keys(&self) -> KeyConfig {
+        KeyConfig {
+            signing_key: self.signing_key_path(),
+            jwks_out: self.jwks_out_path(),
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            token_ttl: self.token_ttl,
+        }
     }
 }
 

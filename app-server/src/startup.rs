@@ -33,7 +33,7 @@ impl Application {
         let pool = db::open(&config.database_url()).await?;
         let store = storage::open(&config.store_spec())
             .with_context(|| format!("opening the object store {}", config.store_spec()))?;
-        let keys = KeyRing::load(&config)?;
+        let keys = KeyRing::load(&config.keys())?;
         tokio::task::spawn_blocking(auth::password::warm_up).await?;
 
         let listener = TcpListener::bind(config.listen)

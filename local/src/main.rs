@@ -37,7 +37,7 @@ async fn main() -> anyhow::Result<()> {
     app_config.listen = args.app_listen;
     app_config.issuer = issuer.clone();
     // The key and the JWKS must exist before the download server reads them.
-    app_server::keys::KeyRing::load(&app_config)?;
+    app_server::keys::KeyRing::load(&app_config.keys())?;
     let demo_password = ensure_demo_account(&app_config).await?;
 
     let files = data_dir.join("files");
