@@ -1,11 +1,13 @@
 //! Command line: serve (the default), or `user add NAME --password-stdin`.
 
 use crate::auth::accounts;
+use crate::auth::hash_limit::HashLimit;
 use crate::config::Config;
 use crate::db;
 use crate::domain::{Password, Username};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -54,7 +56,12 @@ pub async fn add_user(
         .map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&config.data_dir)?;
     let pool = db::open(&config.database_url()).await?;
-    let id = accounts::create(&pool, &username, &password)
+    // One command, one hash: a limit of one slot that is free.
+    let slot = HashLimit::new(1, 0, Duration::from_secs(1))
+        .reserve()
+        .await
+        .map_err(|_| anyhow::anyhow!("no free password hash slot"))?;
+    let id = accounts::create(&pool, slot, &username, &password)
         .await
         .map_err(|e| anyhow::anyhow!(e.message()))?;
     pool.close().await;

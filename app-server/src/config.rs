@@ -20,6 +20,7 @@ mod default {
     pub const SESSION_MAX: i64 = 30 * 24 * 3600;
     pub const LOGIN_ATTEMPTS: u32 = 5;
     pub const LOGIN_LOCKOUT: u64 = 300;
+    pub const PASSWORD_QUEUE: usize = 32;
 }
 
 #[derive(Debug, Clone, Parser)]
@@ -108,6 +109,16 @@ pub struct Config {
     #[arg(long, env = "APP_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<crate::trusted_proxies::TrustedProxy>,
 
+    /// Password hashes (Argon2id, 19 MiB each) computed at once, by logins, sign-ups and password
+    /// changes together (default: two per core). Requests beyond wait in `--password-queue`.
+    #[arg(long, env = "APP_PASSWORD_HASHES")]
+    pub password_hashes: Option<usize>,
+
+    /// Requests that may wait (up to 5 s) for a password hash while all are busy; any more are
+    /// answered `503` with `Retry-After` at once.
+    #[arg(long, env = "APP_PASSWORD_QUEUE", default_value_t = default::PASSWORD_QUEUE)]
+    pub password_queue: usize,
+
     /// Worker threads (default: one per core).
     #[arg(long, env = "APP_WORKERS")]
     pub workers: Option<usize>,
@@ -137,8 +148,17 @@ impl Config {
             login_attempts: default::LOGIN_ATTEMPTS,
             login_lockout: default::LOGIN_LOCKOUT,
             trusted_proxies: Vec::new(),
+            password_hashes: None,
+            password_queue: default::PASSWORD_QUEUE,
             workers: None,
         }
+    }
+
+    /// `--password-hashes`, or two per core.
+    pub fn password_hash_slots(&self) -> usize {
+        self.password_hashes.unwrap_or_else(|| {
+            2 * std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        })
     }
 
     /// The database URL, password included: hand it to `db::open` only, never to a log.

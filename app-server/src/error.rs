@@ -28,6 +28,9 @@ pub enum AppError {
     UnsupportedMediaType(&'static str),
     #[error("too many attempts")]
     TooManyRequests { retry_after: u64 },
+    /// Too many password checks running and waiting (`auth::hash_limit`).
+    #[error("too busy to check a password")]
+    Busy,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -123,6 +126,15 @@ impl AppError {
                     format!("Too many failed attempts; try again in {retry_after} seconds.").into(),
                 )
             },
+            AppError::Busy => Presentation {
+                retry_after: Some(1),
+                ..row(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    "Busy",
+                    "The server is busy; please try again in a moment.".into(),
+                )
+            },
             AppError::Internal(_) => row(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -148,6 +160,12 @@ impl AppError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
+    }
+}
+
+impl From<crate::auth::hash_limit::Busy> for AppError {
+    fn from(_: crate::auth::hash_limit::Busy) -> Self {
+        AppError::Busy
     }
 }
 

@@ -1,13 +1,14 @@
 //! Builds the server: opens the database (migrating it), the object store and the key ring,
 //! binds the listener (port 0 allowed) and returns a handle that knows its real address.
 
+use crate::auth::hash_limit::HashLimit;
 use crate::auth::session::SessionPolicy;
 use crate::auth::throttle::LoginThrottle;
 use crate::config::Config;
 use crate::keys::KeyRing;
 use crate::state::AppState;
 use crate::trusted_proxies::TrustedProxies;
-use crate::{access_log, auth, csrf, db, routes, security_headers, storage};
+use crate::{access_log, csrf, db, routes, security_headers, storage};
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
@@ -16,6 +17,9 @@ use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// How long a request may wait in `--password-queue` before it is answered 503.
+const PASSWORD_QUEUE_WAIT: Duration = Duration::from_secs(5);
 
 pub struct Application {
     address: SocketAddr,
@@ -34,7 +38,6 @@ impl Application {
         let store = storage::open(&config.store_spec())
             .with_context(|| format!("opening the object store {}", config.store_spec()))?;
         let keys = KeyRing::load(&config.keys())?;
-        tokio::task::spawn_blocking(auth::password::warm_up).await?;
 
         let listener = TcpListener::bind(config.listen)
             .with_context(|| format!("binding {}", config.listen))?;
@@ -51,6 +54,11 @@ impl Application {
             store,
             keys,
             sessions: SessionPolicy::new(https, config.session_idle, config.session_max),
+            hashes: HashLimit::new(
+                config.password_hash_slots(),
+                config.password_queue,
+                PASSWORD_QUEUE_WAIT,
+            ),
             throttle: LoginThrottle::new(
                 pool.clone(),
                 config.login_attempts,

@@ -1,5 +1,6 @@
 //! What every handler can reach: the database, the store, the key ring and the settings.
 
+use crate::auth::hash_limit::HashLimit;
 use crate::auth::session::SessionPolicy;
 use crate::auth::throttle::LoginThrottle;
 use crate::db::Pool;
@@ -14,6 +15,8 @@ pub struct AppState {
     pub keys: KeyRing,
     pub sessions: SessionPolicy,
     pub throttle: LoginThrottle,
+    /// Every password check and hash runs under one of its slots.
+    pub hashes: HashLimit,
     pub download_base: Url,
     pub allow_signup: bool,
     pub max_upload: u64,

@@ -14,7 +14,8 @@ pub struct SignedIn {
 }
 
 /// `BadCredentials` for a wrong or malformed name or password alike; `TooManyRequests` once the
-/// client's network or the account is over its limit. Starts no session: the caller does.
+/// client's network or the account is over its limit; `Busy` when too many password checks are
+/// already running and waiting. Starts no session: the caller does.
 pub async fn log_in(
     state: &AppState,
     client: &ClientInfo,
@@ -28,6 +29,8 @@ pub async fn log_in(
         .chars()
         .take(64)
         .collect();
+    // A slot first: a request turned away (503) has not touched the throttle or the database.
+    let slot = state.hashes.reserve().await?;
     // A database error fails closed: no password is checked without a counted attempt.
     state
         .throttle
@@ -40,7 +43,7 @@ pub async fn log_in(
     ) else {
         return Err(AppError::BadCredentials);
     };
-    match accounts::check(&state.pool, &username, &password).await? {
+    match accounts::check(&state.pool, slot, &username, &password).await? {
         Some(user_id) => {
             state.throttle.succeeded(&throttle_name, &client.ip).await?;
             tracing::info!(user = %user_id, "signed in");

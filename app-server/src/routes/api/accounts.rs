@@ -26,7 +26,8 @@ pub async fn signup(
     let body = body.into_inner();
     let username = Username::parse(&body.username).map_err(AppError::bad)?;
     let password = Password::parse_new(body.password).map_err(AppError::bad)?;
-    let id = accounts::create(&state.pool, &username, &password).await?;
+    let slot = state.hashes.reserve().await?;
+    let id = accounts::create(&state.pool, slot, &username, &password).await?;
     Ok(HttpResponse::Created().json(json!({"id": id, "username": username.as_str()})))
 }
 
@@ -79,7 +80,16 @@ pub async fn change_password(
     let body = body.into_inner();
     let current = Password::parse_attempt(body.current_password).map_err(AppError::bad)?;
     let new = Password::parse_new(body.new_password).map_err(AppError::bad)?;
-    accounts::change_password(&state.pool, &user.user_id, &user.session_id, &current, &new).await?;
+    let slot = state.hashes.reserve().await?;
+    accounts::change_password(
+        &state.pool,
+        slot,
+        &user.user_id,
+        &user.session_id,
+        &current,
+        &new,
+    )
+    .await?;
     let presented = state.sessions.presented_secret(&req);
     let secret = state
         .sessions

@@ -64,8 +64,16 @@ pub async fn change_password(
         }
         let current = Password::parse_attempt(form.current_password).map_err(AppError::bad)?;
         let new = Password::parse_new(form.new_password).map_err(AppError::bad)?;
-        accounts::change_password(&state.pool, &user.user_id, &user.session_id, &current, &new)
-            .await
+        let slot = state.hashes.reserve().await?;
+        accounts::change_password(
+            &state.pool,
+            slot,
+            &user.user_id,
+            &user.session_id,
+            &current,
+            &new,
+        )
+        .await
     }
     .await;
     match result {
@@ -89,7 +97,9 @@ pub async fn change_password(
                 notice: None,
                 error: Some(error.message()),
             };
-            Ok(html(error.status_code(), &page))
+            let mut response = html(error.status_code(), &page);
+            error.add_retry_after(&mut response);
+            Ok(response)
         }
     }
 }

@@ -68,7 +68,9 @@ pub async fn submit(
     let shown_name: String = form.username.chars().take(32).collect();
     match log_in(&state, &client, &form.username, form.password).await {
         Ok(user) => start_session(&req, &client, &state, &user.user_id, "/").await,
-        Err(error @ (AppError::BadCredentials | AppError::TooManyRequests { .. })) => {
+        Err(
+            error @ (AppError::BadCredentials | AppError::TooManyRequests { .. } | AppError::Busy),
+        ) => {
             let page = LoginPage {
                 username: shown_name,
                 error: Some(error.message()),
@@ -152,9 +154,17 @@ pub async fn submit_signup(
         Ok(password) => password,
         Err(message) => return refuse(StatusCode::BAD_REQUEST, message.into()),
     };
-    match accounts::create(&state.pool, &username, &password).await {
+    let created = async {
+        let slot = state.hashes.reserve().await?;
+        accounts::create(&state.pool, slot, &username, &password).await
+    };
+    match created.await {
         Ok(user_id) => start_session(&req, &client, &state, &user_id, "/?notice=welcome").await,
-        Err(error @ AppError::Conflict(_)) => refuse(StatusCode::CONFLICT, error.message()),
+        Err(error @ (AppError::Conflict(_) | AppError::Busy)) => {
+            let mut response = refuse(error.status_code(), error.message())?;
+            error.add_retry_after(&mut response);
+            Ok(response)
+        }
         Err(other) => Err(other.into()),
     }
 }
