@@ -155,7 +155,7 @@ impl Config {
     }
 
     /// `--password-hashes`, or two per core.
-    pub fn password_hash_slots(&self) -> usize {
+    pub(crate) fn password_hash_slots(&self) -> usize {
         self.password_hashes.unwrap_or_else(|| {
             2 * std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
         })
@@ -169,13 +169,13 @@ impl Config {
         }
     }
 
-    pub fn store_spec(&self) -> String {
+    pub(crate) fn store_spec(&self) -> String {
         self.store
             .clone()
             .unwrap_or_else(|| self.data_dir.join("files").to_string_lossy().into_owned())
     }
 
-    pub fn signing_key_path(&self) -> PathBuf {
+    pub(crate) fn signing_key_path(&self) -> PathBuf {
         self.signing_key
             .clone()
             .unwrap_or_else(|| self.data_dir.join("signing-key.pem"))
@@ -188,7 +188,7 @@ impl Config {
     }
 
     /// The signing key's and the JWKS's paths and what minted tokens say.
-    pub fn keys(&self) -> KeyConfig {
+    pub(crate) fn keys(&self) -> KeyConfig {
         KeyConfig {
             signing_key: self.signing_key_path(),
             jwks_out: self.jwks_out_path(),
@@ -209,12 +209,12 @@ impl DatabaseUrl {
     }
 
     /// The URL as given, password included.
-    pub fn expose(&self) -> &str {
+    fn expose(&self) -> &str {
         &self.0
     }
 
     /// The URL with its password, if any, replaced by `***`.
-    pub fn redacted(&self) -> String {
+    fn redacted(&self) -> String {
         match Url::parse(&self.0) {
             Ok(mut url) if url.password().is_some() => {
                 let _ = url.set_password(Some("***"));

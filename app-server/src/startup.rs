@@ -18,6 +18,13 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Creates the signing key when missing and writes the JWKS with it first, as
+/// `Application::build` does: a download server started before the app server can then read
+/// the key set.
+pub fn publish_keys(config: &Config) -> anyhow::Result<()> {
+    KeyRing::load(&config.keys()).map(drop)
+}
+
 /// How long a request may wait in `--password-queue` before it is answered 503.
 const PASSWORD_QUEUE_WAIT: Duration = Duration::from_secs(5);
 

@@ -42,7 +42,7 @@ impl AppServer {
         config.audience = "download".into();
         tweak(&mut config);
         // The app's key must be in the JWKS before the download server loads it.
-        app_server::keys::KeyRing::load(&config.keys()).expect("key ring");
+        app_server::publish_keys(&config).expect("the key and the JWKS are written");
         let mut dl_config = files.config();
         dl_config.issuer = config.issuer.clone();
         dl_config.audience = config.audience.clone();
