@@ -1,11 +1,14 @@
-//! Creating accounts and checking credentials; shared by the API, the pages and the CLI. Each
-//! takes the `HashSlot` its password work runs under (`HashLimit::reserve`).
+//! Creating accounts, checking credentials and changing passwords; shared by the API, the
+//! pages and the CLI. The password work runs under a `HashSlot` (`HashLimit::reserve`).
 
+use super::client_info::ClientInfo;
+use super::extract::CurrentUser;
 use super::hash_limit::HashSlot;
 use super::password;
 use crate::db::{self, Pool};
 use crate::domain::{Password, Username};
 use crate::error::AppError;
+use crate::state::AppState;
 
 /// Creates an account; `Conflict` when the name is taken.
 pub async fn create(
@@ -48,23 +51,27 @@ pub async fn check(
     Ok(if ok { id } else { None })
 }
 
-/// Checks `current`, stores `new`, and signs out every other session of the user. Both hashes
-/// run one after the other under the one slot.
+/// Checks `current`, stores `new`, signs out every other session of the user and renews this
+/// device's (a new cookie: one stolen before the change dies with it); returns the new
+/// session's secret. Both hashes run one after the other under one slot.
 pub async fn change_password(
-    pool: &Pool,
-    slot: HashSlot,
-    user_id: &str,
-    keep_session: &str,
+    state: &AppState,
+    user: &CurrentUser,
+    device: &ClientInfo,
+    presented_secret: Option<&str>,
     current: &Password,
     new: &Password,
-) -> Result<(), AppError> {
-    let user = db::users::by_id(pool, user_id)
+) -> Result<String, AppError> {
+    let slot = state.hashes.reserve().await?;
+    let pool = &state.pool;
+    let stored = db::users::by_id(pool, &user.user_id)
         .await?
-        .ok_or(AppError::Unauthorized)?;
+        .ok_or(AppError::Unauthorized)?
+        .password_hash;
     let (current, new) = (current.clone(), new.clone());
     let hash = slot
         .run(move |memory| {
-            password::verify(memory, &current, Some(&user.password_hash))
+            password::verify(memory, &current, Some(&stored))
                 .then(|| password::hash(memory, &new))
                 .transpose()
         })
@@ -72,7 +79,10 @@ pub async fn change_password(
         .and_then(|hash| hash)
         .map_err(AppError::internal)?
         .ok_or(AppError::Forbidden("The current password is wrong."))?;
-    db::users::set_password(pool, user_id, &hash).await?;
-    db::sessions::delete_others(pool, user_id, keep_session).await?;
-    Ok(())
+    db::users::set_password(pool, &user.user_id, &hash).await?;
+    db::sessions::delete_others(pool, &user.user_id, &user.session_id).await?;
+    Ok(state
+        .sessions
+        .start(pool, device, presented_secret, &user.user_id)
+        .await?)
 }

@@ -80,21 +80,10 @@ pub async fn change_password(
     let body = body.into_inner();
     let current = Password::parse_attempt(body.current_password).map_err(AppError::bad)?;
     let new = Password::parse_new(body.new_password).map_err(AppError::bad)?;
-    let slot = state.hashes.reserve().await?;
-    accounts::change_password(
-        &state.pool,
-        slot,
-        &user.user_id,
-        &user.session_id,
-        &current,
-        &new,
-    )
-    .await?;
     let presented = state.sessions.presented_secret(&req);
-    let secret = state
-        .sessions
-        .start(&state.pool, &client, presented.as_deref(), &user.user_id)
-        .await?;
+    let secret =
+        accounts::change_password(&state, &user, &client, presented.as_deref(), &current, &new)
+            .await?;
     Ok(HttpResponse::NoContent()
         .cookie(state.sessions.cookie(secret))
         .finish())

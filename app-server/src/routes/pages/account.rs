@@ -64,25 +64,13 @@ pub async fn change_password(
         }
         let current = Password::parse_attempt(form.current_password).map_err(AppError::bad)?;
         let new = Password::parse_new(form.new_password).map_err(AppError::bad)?;
-        let slot = state.hashes.reserve().await?;
-        accounts::change_password(
-            &state.pool,
-            slot,
-            &user.user_id,
-            &user.session_id,
-            &current,
-            &new,
-        )
-        .await
+        let presented = state.sessions.presented_secret(&req);
+        accounts::change_password(&state, &user, &client, presented.as_deref(), &current, &new)
+            .await
     }
     .await;
     match result {
-        Ok(()) => {
-            let presented = state.sessions.presented_secret(&req);
-            let secret = state
-                .sessions
-                .start(&state.pool, &client, presented.as_deref(), &user.user_id)
-                .await?;
+        Ok(secret) => {
             let mut response = see_other("/password?notice=password-changed");
             response
                 .add_cookie(&state.sessions.cookie(secret))
