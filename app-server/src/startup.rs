@@ -119,7 +119,7 @@ impl Application {
 
     /// Runs until SIGTERM or SIGINT.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.run_until(shutdown_signal()).await
+        self.run_until(server_kit::shutdown::signal()).await
     }
 
     /// Runs until `shutdown` completes, then stops gracefully (tests and embedding).
@@ -127,15 +127,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let handle = self.server.handle();
-        let stopper = tokio::spawn(async move {
-            shutdown.await;
-            tracing::info!("app server shutting down");
-            handle.stop(true).await;
-        });
-        let result = self.server.await;
-        stopper.abort();
-        result
+        server_kit::shutdown::run_until(self.server, shutdown, "app server shutting down").await
     }
 }
 
@@ -156,40 +148,4 @@ fn spawn_sweeper(pool: db::Pool) {
             }
         }
     });
-}
-
-/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
-    }
-}
-
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`, without actix's worker chatter);
-/// colours only on a terminal, never in a file or a log collector.
-pub fn init_tracing() {
-    use std::io::IsTerminal;
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
 }

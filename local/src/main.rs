@@ -26,7 +26,7 @@ const DEMO_USER: &str = "demo";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    app_server::startup::init_tracing();
+    server_kit::telemetry::init();
     let args = Args::parse();
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
@@ -41,12 +41,11 @@ async fn main() -> anyhow::Result<()> {
     let demo_password = ensure_demo_account(&app_config).await?;
 
     let files = data_dir.join("files");
-    let mut dl_config = download_server::Config::for_tests(
+    let mut dl_config = download_server::Config::defaults(
         files.to_string_lossy(),
         app_config.jwks_out_path().to_string_lossy(),
     );
     dl_config.listen = args.download_listen;
-    dl_config.workers = None;
     dl_config.shutdown_grace = 10;
     dl_config.issuer = issuer;
     let download = download_server::Application::build(dl_config).await?;
@@ -63,7 +62,7 @@ async fn main() -> anyhow::Result<()> {
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        download_server::startup::shutdown_signal().await;
+        server_kit::shutdown::signal().await;
         let _ = stop_tx.send(true);
     });
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
