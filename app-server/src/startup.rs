@@ -1,20 +1,32 @@
 //! Builds the server: opens the database (migrating it), the object store and the key ring,
 //! binds the listener (port 0 allowed) and returns a handle that knows its real address.
 
+use crate::auth::hash_limit::HashLimit;
 use crate::auth::session::SessionPolicy;
 use crate::auth::throttle::LoginThrottle;
-use crate::client::TrustedProxies;
 use crate::config::Config;
 use crate::keys::KeyRing;
 use crate::state::AppState;
-use crate::{access_log, auth, csrf, db, routes, security_headers, storage};
+use crate::trusted_proxies::TrustedProxies;
+use crate::{access_log, csrf, db, routes, security_headers, storage};
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 use std::time::Duration;
+
+/// Creates the signing key when missing and writes the JWKS with it first, as
+/// `Application::build` does: a download server started before the app server can then read
+/// the key set.
+pub fn publish_keys(config: &Config) -> anyhow::Result<()> {
+    KeyRing::load(&config.keys()).map(drop)
+}
+
+/// How long a request may wait in `--password-queue` before it is answered 503.
+const PASSWORD_QUEUE_WAIT: Duration = Duration::from_secs(5);
 
 pub struct Application {
     address: SocketAddr,
@@ -32,8 +44,7 @@ impl Application {
         let pool = db::open(&config.database_url()).await?;
         let store = storage::open(&config.store_spec())
             .with_context(|| format!("opening the object store {}", config.store_spec()))?;
-        let keys = KeyRing::load(&config)?;
-        tokio::task::spawn_blocking(auth::password::warm_up).await?;
+        let keys = KeyRing::load(&config.keys())?;
 
         let listener = TcpListener::bind(config.listen)
             .with_context(|| format!("binding {}", config.listen))?;
@@ -44,17 +55,22 @@ impl Application {
         };
         let https = public_url.scheme() == "https";
         let download_origin = config.download_base.origin().ascii_serialization();
+        let public_origin: Arc<str> = public_url.origin().ascii_serialization().into();
         let state = web::Data::new(AppState {
             pool: pool.clone(),
             store,
             keys,
             sessions: SessionPolicy::new(https, config.session_idle, config.session_max),
+            hashes: HashLimit::new(
+                config.password_hash_slots(),
+                config.password_queue,
+                PASSWORD_QUEUE_WAIT,
+            ),
             throttle: LoginThrottle::new(
                 pool.clone(),
                 config.login_attempts,
                 Duration::from_secs(config.login_lockout),
             ),
-            public_origin: public_url.origin().ascii_serialization(),
             download_base: config.download_base.clone(),
             allow_signup: config.allow_signup,
             max_upload: config.max_upload,
@@ -65,7 +81,10 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                .wrap(from_fn(csrf::refuse_cross_site))
+                .wrap(from_fn({
+                    let origin = public_origin.clone();
+                    move |req, next| csrf::refuse_cross_site(origin.clone(), req, next)
+                }))
                 .wrap(security_headers::middleware(&download_origin))
                 .wrap(from_fn(access_log::access_log))
                 .configure(routes::configure)
