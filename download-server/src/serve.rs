@@ -29,13 +29,21 @@ use std::time::Instant;
 
 /// Everything a download handler needs, shared by all workers.
 pub struct DownloadState {
-    pub verifier: Verifier,
+    pub(crate) verifier: Verifier,
+    /// The replay store (tests and benchmarks look at its epoch).
     pub replay: Arc<ReplayStore>,
-    pub store: Store,
-    pub metrics: Arc<Metrics>,
-    pub read_chunk: usize,
+    pub(crate) store: Store,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) read_chunk: usize,
     /// `--grant-max-age`: an expired token older than its `exp` + leeway + this has no grant.
-    pub grant_max_age: i64,
+    pub(crate) grant_max_age: i64,
+}
+
+impl DownloadState {
+    /// The object store downloads come from (tests put objects into a `memory:///` one).
+    pub fn objects(&self) -> &Arc<dyn object_store::ObjectStore> {
+        self.store.objects()
+    }
 }
 
 /// Put in the request's extensions for the access log, with the `Outcome`: the verified `jti`.

@@ -63,7 +63,7 @@ pub struct DownloadServer {
     pub client: reqwest::Client,
     pub files: ServerFiles,
     pub config: Config,
-    pub state: actix_web::web::Data<download_server::serve::DownloadState>,
+    pub state: actix_web::web::Data<download_server::DownloadState>,
     handle: actix_web::dev::ServerHandle,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }

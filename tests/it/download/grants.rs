@@ -386,7 +386,14 @@ fn script_calls(redis: &RedisServer) -> u64 {
         .unwrap();
     info.lines()
         .filter(|line| line.starts_with("cmdstat_evalsha:") || line.starts_with("cmdstat_eval:"))
-        .filter_map(|line| line.split("calls=").nth(1)?.split(',').next()?.parse::<u64>().ok())
+        .filter_map(|line| {
+            line.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
         .sum()
 }
 
@@ -415,6 +422,11 @@ async fn a_download_costs_redis_one_call_to_open_one_to_close_and_one_per_lease(
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        assert_eq!(calls, leases + 1, "{name}: open, {} renewals, close", leases - 1);
+        assert_eq!(
+            calls,
+            leases + 1,
+            "{name}: open, {} renewals, close",
+            leases - 1
+        );
     }
 }
