@@ -4,7 +4,7 @@
 mod common;
 
 use common::free_port;
-use shared::{Minter, ObjectPath, PublicJwks, SigningKey};
+use shared::{Minter, ObjectPath};
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,13 +15,7 @@ async fn the_binary_serves_once_never_logs_a_token_and_stops_on_sigterm() {
     let files = dir.path().join("files");
     std::fs::create_dir_all(&files).unwrap();
     std::fs::write(files.join("hello.txt"), b"hello from the binary").unwrap();
-    let key = SigningKey::generate().unwrap();
-    let jwks = dir.path().join("jwks.json");
-    PublicJwks {
-        keys: vec![key.public_jwk()],
-    }
-    .write_atomically(&jwks)
-    .unwrap();
+    let (key, jwks) = common::keys(dir.path());
     let port = free_port();
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_download-server"))

@@ -97,6 +97,13 @@ impl SigningKey {
     pub fn public_jwk(&self) -> PublicJwk {
         PublicJwk::ed25519(&self.public)
     }
+
+    /// The key set that publishes this key alone (what `dl-token keygen` writes beside it).
+    pub fn public_jwks(&self) -> PublicJwks {
+        PublicJwks {
+            keys: vec![self.public_jwk()],
+        }
+    }
 }
 
 impl fmt::Debug for SigningKey {
@@ -203,6 +210,12 @@ mod tests {
         assert_eq!(key.kid(), again.kid());
         assert_eq!(key.public_jwk(), again.public_jwk());
         assert!(!format!("{key:?}").contains(&key.to_pem()[30..60]));
+    }
+
+    #[test]
+    fn a_key_set_of_one_publishes_that_key() {
+        let key = SigningKey::generate().unwrap();
+        assert_eq!(key.public_jwks().keys, [key.public_jwk()]);
     }
 
     #[test]

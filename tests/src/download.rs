@@ -2,7 +2,7 @@
 //! folder store, plus a client with redirects off.
 
 use download_server::{Application, Config};
-use shared::{Claims, DownloadName, Jti, Minter, ObjectPath, PublicJwks, SigningKey};
+use shared::{Claims, DownloadName, Jti, Minter, ObjectPath, SigningKey};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,11 +21,9 @@ impl ServerFiles {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir_all(dir.path().join("files")).unwrap();
         let key = SigningKey::generate().unwrap();
-        PublicJwks {
-            keys: vec![key.public_jwk()],
-        }
-        .write_atomically(&dir.path().join("jwks.json"))
-        .unwrap();
+        key.public_jwks()
+            .write_atomically(&dir.path().join("jwks.json"))
+            .unwrap();
         ServerFiles {
             dir: Arc::new(dir),
             key,

@@ -1,7 +1,7 @@
 //! Starting the real `download-server` binary (and the programs it talks to) from a test.
 #![allow(dead_code)]
 
-use shared::{PublicJwks, SigningKey};
+use shared::SigningKey;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -28,11 +28,7 @@ impl Drop for Running {
 pub fn keys(dir: &Path) -> (SigningKey, std::path::PathBuf) {
     let key = SigningKey::generate().unwrap();
     let jwks = dir.join("jwks.json");
-    PublicJwks {
-        keys: vec![key.public_jwk()],
-    }
-    .write_atomically(&jwks)
-    .unwrap();
+    key.public_jwks().write_atomically(&jwks).unwrap();
     (key, jwks)
 }
 
