@@ -21,9 +21,13 @@ pub struct ServerFiles {
 
 impl ServerFiles {
     pub fn new() -> Self {
+        Self::with_key(SigningKey::generate().unwrap())
+    }
+
+    /// Files whose JWKS publishes `key` alone.
+    pub fn with_key(key: SigningKey) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir_all(dir.path().join("files")).unwrap();
-        let key = SigningKey::generate().unwrap();
         key.public_jwks()
             .write_atomically(&dir.path().join("jwks.json"))
             .unwrap();

@@ -2,6 +2,7 @@
 
 mod forge;
 mod happy_path;
+mod keys;
 mod object_stores;
 mod ranges;
 mod redis_replay;
