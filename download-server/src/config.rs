@@ -1,6 +1,6 @@
 //! Typed configuration: every flag has an environment-variable fallback and a local default.
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -81,12 +81,24 @@ pub struct Config {
 }
 
 impl Config {
-    /// Defaults for tests and embedding: loopback, port 0, everything else as on the command line.
-    pub fn for_tests(store: impl Into<String>, jwks: impl Into<String>) -> Self {
-        let mut config = Config::parse_from(["download-server"]);
-        config.listen = "127.0.0.1:0".parse().expect("valid address");
+    /// The command-line defaults, read from the flags' own declarations and never from the
+    /// environment (`DL_*` variables are for the binary), with `store` and `jwks`: for tests and
+    /// embedding.
+    pub fn defaults(store: impl Into<String>, jwks: impl Into<String>) -> Self {
+        let command = Config::command().mut_args(|arg| arg.env(None));
+        let matches = command
+            .try_get_matches_from(["download-server"])
+            .expect("every flag has a default");
+        let mut config = Config::from_arg_matches(&matches).expect("defaults are valid");
         config.store = store.into();
         config.jwks = jwks.into();
+        config
+    }
+
+    /// `defaults` on loopback port 0 with two workers and a short shutdown grace: for tests.
+    pub fn for_tests(store: impl Into<String>, jwks: impl Into<String>) -> Self {
+        let mut config = Config::defaults(store, jwks);
+        config.listen = "127.0.0.1:0".parse().expect("valid address");
         config.shutdown_grace = 5;
         config.workers = Some(2);
         config
@@ -104,5 +116,63 @@ impl Config {
 
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Config;
+
+    /// Set in the environment of the child this test starts, where the assertions run.
+    const CHILD: &str = "DOWNLOAD_SERVER_DEFAULTS_CHILD";
+
+    /// `DL_*` variables exported in a developer's shell must not steer the tests or an embedding
+    /// (`local`) to another Redis, store or key set. The variables are set on a child process
+    /// (this same test binary, running only this test): the test process's own environment is
+    /// shared by every test thread.
+    #[test]
+    fn the_defaults_ignore_dl_variables_in_the_environment() {
+        if std::env::var_os(CHILD).is_some() {
+            let config = Config::defaults("./files", "./jwks.json");
+            assert_eq!(config.replay, "memory");
+            assert_eq!(config.replay_prefix, "dl:");
+            assert_eq!(config.listen.to_string(), "127.0.0.1:8081");
+            assert_eq!(config.workers, None);
+            assert_eq!(config.leeway, 30);
+            assert_eq!(config.issuer, shared::DEFAULT_ISSUER);
+            assert_eq!(
+                (config.store.as_str(), config.jwks.as_str()),
+                ("./files", "./jwks.json")
+            );
+            return;
+        }
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "config::tests::the_defaults_ignore_dl_variables_in_the_environment",
+            ])
+            .args(["--test-threads", "1", "--nocapture"])
+            .env(CHILD, "1")
+            .env("DL_REPLAY", "redis://203.0.113.1:6379/0")
+            .env("DL_REPLAY_PREFIX", "elsewhere:")
+            .env("DL_LISTEN", "0.0.0.0:9")
+            .env("DL_WORKERS", "7")
+            .env("DL_LEEWAY", "999")
+            .env("DL_ISSUER", "https://other.example")
+            .env("DL_STORE", "s3://other/")
+            .status()
+            .unwrap();
+        assert!(status.success(), "the child's assertions failed");
+    }
+
+    #[test]
+    fn the_binary_still_reads_dl_variables() {
+        // clap's own parser is what the binary uses; the env fallbacks stay declared on it.
+        let command = <Config as clap::CommandFactory>::command();
+        let replay = command
+            .get_arguments()
+            .find(|arg| arg.get_id() == "replay")
+            .unwrap();
+        assert_eq!(replay.get_env(), Some(std::ffi::OsStr::new("DL_REPLAY")));
     }
 }

@@ -8,6 +8,7 @@ pub mod health;
 pub mod jwks;
 pub mod metrics;
 pub mod negotiate;
+pub mod outcome;
 pub mod problem;
 pub mod range;
 pub mod replay;

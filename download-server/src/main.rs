@@ -6,7 +6,7 @@ use download_server::{Application, Config};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    download_server::startup::init_tracing();
+    server_kit::telemetry::init();
     let config = Config::parse();
     let application = Application::build(config).await?;
     application.run_until_stopped().await?;

@@ -1,27 +1,11 @@
 //! Prometheus metrics: outcomes by kind, bytes sent, downloads in flight, verification latency.
 //! Labels are fixed outcome names, never paths (a path holds a token).
 
+use crate::outcome::Outcome;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
 };
-
-/// Every outcome label, registered up front so each series exists from the start.
-pub const OUTCOMES: &[&str] = &[
-    "served",
-    "partial",
-    "head",
-    "invalid_token",
-    "expired",
-    "already_used",
-    "before_epoch",
-    "not_found",
-    "range_not_satisfiable",
-    "prefetch",
-    "replay_unavailable",
-    "storage_unavailable",
-    "method_not_allowed",
-];
 
 pub struct Metrics {
     registry: Registry,
@@ -54,8 +38,8 @@ impl Metrics {
             ]),
         )
         .expect("valid metric");
-        for outcome in OUTCOMES {
-            outcomes.with_label_values(&[outcome]);
+        for outcome in Outcome::ALL {
+            outcomes.with_label_values(&[outcome.as_str()]);
         }
         registry
             .register(Box::new(outcomes.clone()))
@@ -78,8 +62,8 @@ impl Metrics {
         }
     }
 
-    pub fn outcome(&self, outcome: &'static str) {
-        self.outcomes.with_label_values(&[outcome]).inc();
+    pub fn outcome(&self, outcome: Outcome) {
+        self.outcomes.with_label_values(&[outcome.as_str()]).inc();
     }
 
     /// The Prometheus text exposition.

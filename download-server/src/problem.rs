@@ -2,6 +2,7 @@
 //! problem+json body (RFC 9457) for tools, a short readable page for people in a browser.
 //! Internal error text goes to the logs, never into a response.
 
+use crate::outcome::Outcome;
 use crate::verify::VerifyError;
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
@@ -60,20 +61,20 @@ struct Presentation {
 }
 
 impl DownloadError {
-    /// The stable outcome name: problem type suffix, metrics label, log field.
-    pub fn kind(&self) -> &'static str {
+    /// The outcome this refusal is counted and logged as; its label is the problem type suffix.
+    pub fn outcome(&self) -> Outcome {
         match self {
-            DownloadError::InvalidToken(_) => "invalid_token",
-            DownloadError::Expired => "expired",
-            DownloadError::AlreadyUsed => "already_used",
-            DownloadError::BeforeEpoch => "before_epoch",
-            DownloadError::NotFound => "not_found",
-            DownloadError::RangeNotSatisfiable(_) => "range_not_satisfiable",
-            DownloadError::Prefetch => "prefetch",
-            DownloadError::ReplayUnavailable(_) => "replay_unavailable",
-            DownloadError::StorageUnavailable(_) => "storage_unavailable",
-            DownloadError::MethodNotAllowed => "method_not_allowed",
-            DownloadError::NoSuchRoute => "no_such_route",
+            DownloadError::InvalidToken(_) => Outcome::InvalidToken,
+            DownloadError::Expired => Outcome::Expired,
+            DownloadError::AlreadyUsed => Outcome::AlreadyUsed,
+            DownloadError::BeforeEpoch => Outcome::BeforeEpoch,
+            DownloadError::NotFound => Outcome::NotFound,
+            DownloadError::RangeNotSatisfiable(_) => Outcome::RangeNotSatisfiable,
+            DownloadError::Prefetch => Outcome::Prefetch,
+            DownloadError::ReplayUnavailable(_) => Outcome::ReplayUnavailable,
+            DownloadError::StorageUnavailable(_) => Outcome::StorageUnavailable,
+            DownloadError::MethodNotAllowed => Outcome::MethodNotAllowed,
+            DownloadError::NoSuchRoute => Outcome::NoSuchRoute,
         }
     }
 
@@ -156,10 +157,6 @@ impl DownloadError {
         }
     }
 
-    pub fn status(&self) -> StatusCode {
-        self.presentation().status
-    }
-
     /// The response: problem+json, or an HTML page when the client prefers HTML.
     pub fn respond(&self, html: bool) -> HttpResponse {
         let Presentation {
@@ -189,7 +186,7 @@ impl DownloadError {
                 .body(html_page(status, title, detail))
         } else {
             let body = serde_json::json!({
-                "type": format!("{PROBLEM_TYPE_PREFIX}{}", self.kind()),
+                "type": format!("{PROBLEM_TYPE_PREFIX}{}", self.outcome()),
                 "title": title,
                 "status": status.as_u16(),
                 "detail": detail,

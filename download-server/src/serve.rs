@@ -6,6 +6,7 @@
 
 use crate::metrics::{InFlight, Metrics};
 use crate::negotiate::prefers_html;
+use crate::outcome::Outcome;
 use crate::problem::DownloadError;
 use crate::range::{self, RangeRequest, Validators};
 use crate::replay::{Consumed, ReplayStore};
@@ -31,11 +32,9 @@ pub struct DownloadState {
     pub read_chunk: usize,
 }
 
-/// Put in the request's extensions for the access log: the verified `jti` and the outcome.
+/// Put in the request's extensions for the access log, with the `Outcome`: the verified `jti`.
 #[derive(Clone, Copy)]
 pub struct LoggedJti(pub Jti);
-#[derive(Clone, Copy)]
-pub struct Outcome(pub &'static str);
 
 pub async fn download(req: HttpRequest, state: web::Data<DownloadState>) -> HttpResponse {
     let token = download_token(req.path()).unwrap_or_default();
@@ -48,11 +47,11 @@ pub async fn download(req: HttpRequest, state: web::Data<DownloadState>) -> Http
             ) {
                 tracing::warn!(error = %error, "download failed closed");
             }
-            (error.kind(), error.respond(prefers_html(&req)))
+            (error.outcome(), error.respond(prefers_html(&req)))
         }
     };
     state.metrics.outcome(outcome);
-    req.extensions_mut().insert(Outcome(outcome));
+    req.extensions_mut().insert(outcome);
     response
 }
 
@@ -87,8 +86,8 @@ pub async fn route(req: HttpRequest, state: web::Data<DownloadState>) -> HttpRes
 /// Any method but GET and HEAD: 405, never a 2xx, never a consume.
 pub async fn method_not_allowed(req: HttpRequest, state: web::Data<DownloadState>) -> HttpResponse {
     let error = DownloadError::MethodNotAllowed;
-    state.metrics.outcome(error.kind());
-    req.extensions_mut().insert(Outcome(error.kind()));
+    state.metrics.outcome(error.outcome());
+    req.extensions_mut().insert(error.outcome());
     error.respond(prefers_html(&req))
 }
 
@@ -96,7 +95,7 @@ async fn serve(
     req: &HttpRequest,
     token: &str,
     state: &DownloadState,
-) -> Result<(&'static str, HttpResponse), DownloadError> {
+) -> Result<(Outcome, HttpResponse), DownloadError> {
     let is_head = req.method() == Method::HEAD;
 
     let started = Instant::now();
@@ -154,7 +153,7 @@ async fn serve(
             return Err(DownloadError::BeforeEpoch);
         }
         let empty: ByteStream = Box::pin(futures_util::stream::empty());
-        return Ok(("head", response.body(SizedStream::new(len, empty))));
+        return Ok((Outcome::Head, response.body(SizedStream::new(len, empty))));
     }
 
     let receipt = match state
@@ -186,9 +185,9 @@ async fn serve(
         }
     });
     let outcome = if status == StatusCode::OK {
-        "served"
+        Outcome::Served
     } else {
-        "partial"
+        Outcome::Partial
     };
     Ok((
         outcome,

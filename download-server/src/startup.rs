@@ -107,7 +107,7 @@ impl Application {
     /// Runs until SIGTERM or SIGINT, then stops accepting and lets downloads in flight finish
     /// within the grace period.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.run_until(shutdown_signal()).await
+        self.run_until(server_kit::shutdown::signal()).await
     }
 
     /// Runs until `shutdown` completes, then stops gracefully (tests and embedding).
@@ -115,15 +115,12 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let handle = self.server.handle();
-        let stopper = tokio::spawn(async move {
-            shutdown.await;
-            tracing::info!("shutting down: no new connections, finishing downloads in flight");
-            handle.stop(true).await;
-        });
-        let result = self.server.await;
-        stopper.abort();
-        result
+        server_kit::shutdown::run_until(
+            self.server,
+            shutdown,
+            "shutting down: no new connections, finishing downloads in flight",
+        )
+        .await
     }
 }
 
@@ -143,40 +140,4 @@ fn cut_off_stalled_clients(connection: &dyn std::any::Any, timeout: Duration) {
 
 async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
     crate::problem::DownloadError::NoSuchRoute.respond(crate::negotiate::prefers_html(&req))
-}
-
-/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
-    }
-}
-
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`); colours only on a terminal, never in
-/// a file or a log collector.
-pub fn init_tracing() {
-    use std::io::IsTerminal;
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(filter)
-        .with_target(true)
-        .try_init();
 }

@@ -93,6 +93,21 @@ impl RedisServer {
         }
     }
 
+    /// Stops Redis with `SHUTDOWN SAVE`: it saves a snapshot, closes every client connection and
+    /// exits.
+    pub fn shutdown_save(&mut self) {
+        let reply = redis::cmd("SHUTDOWN")
+            .arg("SAVE")
+            .query::<()>(&mut self.connection());
+        assert!(
+            reply.is_err(),
+            "SHUTDOWN closes the connection instead of answering"
+        );
+        if let Some(mut guard) = self.child.take() {
+            let _ = guard.0.wait();
+        }
+    }
+
     /// Starts again on the same port with the data it had.
     pub fn start_again(&mut self) {
         self.stop();

@@ -15,7 +15,7 @@ pub fn init_test_logging() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
-            download_server::startup::init_tracing();
+            server_kit::telemetry::init();
         }
     });
 }

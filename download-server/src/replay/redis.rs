@@ -4,7 +4,9 @@
 //! it is missing, i.e. Redis lost its data), refuse a token issued before it, then
 //! `SET key receipt EXAT t NX`. Epoch check and consumption happen in one step, so a Redis that
 //! restarts empty between them cannot let a used token through. Every call is bounded by a short
-//! timeout and any error or delay fails closed.
+//! timeout and any error or delay fails closed. A call whose connection turns out to be lost is
+//! made once more on the reconnected one (see `RedisReplayStore::run`); the consume script
+//! answers a retry that finds its own receipt as the first use it is.
 //!
 //! Each actix worker thread gets a connection of its own, made on its own runtime, once the
 //! shared one (the maintenance task's) works. Profiled, one shared multiplexed connection driven
@@ -35,6 +37,7 @@ end
 epoch = tonumber(epoch)
 if tonumber(ARGV[4]) < epoch then return {2, epoch} end
 if redis.call('SET', KEYS[1], ARGV[1], 'EXAT', ARGV[2], 'NX') then return {0, epoch} end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return {0, epoch} end
 return {1, epoch}
 ";
 
@@ -148,19 +151,48 @@ impl RedisReplayStore {
         format!("{}jti:{}", self.prefix, jti.as_uuid().hyphenated())
     }
 
-    /// Runs one Redis call within the timeout; an error or a slow reply is "unavailable".
-    async fn bounded<T>(
+    /// Runs one Redis call on this worker's connection within the timeout; an error or a slow
+    /// reply is "unavailable". When the connection turns out to be lost, the call is made once
+    /// more at once, on the connection the manager has just started to re-make: a worker whose
+    /// connection broke while Redis was away (its last reconnect attempt was refused) would
+    /// otherwise fail the first request after Redis is back, although `/readyz`, answered by
+    /// another worker, already says ready. Every call here is safe to repeat. On failure the
+    /// connection last used is handed back, so a follow-up can be queued behind the call.
+    async fn run<T, Call>(
         &self,
-        call: impl Future<Output = redis::RedisResult<T>>,
-    ) -> Result<T, ReplayUnavailable> {
-        match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(ReplayUnavailable(format!("redis: {error}"))),
-            Err(_) => Err(ReplayUnavailable(format!(
-                "redis did not answer within {:?}",
-                self.timeout
-            ))),
+        mut call: impl FnMut(ConnectionManager) -> Call,
+    ) -> Result<T, (ReplayUnavailable, Option<ConnectionManager>)>
+    where
+        Call: Future<Output = redis::RedisResult<T>>,
+    {
+        let mut attempts_left = 2;
+        loop {
+            attempts_left -= 1;
+            let conn = self.conn().await.map_err(|e| (e, None))?;
+            let error = match tokio::time::timeout(self.timeout, call(conn.clone())).await {
+                Ok(Ok(value)) => return Ok(value),
+                Ok(Err(error)) if attempts_left > 0 && connection_lost(&error) => {
+                    tracing::debug!(%error, "Redis connection lost; trying once more");
+                    continue;
+                }
+                Ok(Err(error)) => ReplayUnavailable(format!("redis: {error}")),
+                Err(_) => {
+                    ReplayUnavailable(format!("redis did not answer within {:?}", self.timeout))
+                }
+            };
+            return Err((error, Some(conn)));
         }
+    }
+
+    /// `run`, for calls with nothing to follow up on failure.
+    async fn bounded<T, Call>(
+        &self,
+        call: impl FnMut(ConnectionManager) -> Call,
+    ) -> Result<T, ReplayUnavailable>
+    where
+        Call: Future<Output = redis::RedisResult<T>>,
+    {
+        self.run(call).await.map_err(|(error, _)| error)
     }
 
     pub async fn consume(
@@ -169,7 +201,6 @@ impl RedisReplayStore {
         iat: i64,
         exp: i64,
     ) -> Result<Consumed, ReplayUnavailable> {
-        let mut conn = self.conn().await?;
         let receipt = Receipt(
             (u128::from(self.instance) << 64)
                 | u128::from(self.counter.fetch_add(1, Ordering::Relaxed)),
@@ -181,10 +212,18 @@ impl RedisReplayStore {
             .arg(exp + self.retain_after_exp)
             .arg(shared::time::now_secs_ceil())
             .arg(iat);
-        let (code, epoch): (i64, i64) = match self.bounded(call.invoke_async(&mut conn)).await {
+        let reply = self
+            .run(|mut conn| {
+                let call = &call;
+                async move { call.invoke_async(&mut conn).await }
+            })
+            .await;
+        let (code, epoch): (i64, i64) = match reply {
             Ok(reply) => reply,
-            Err(error) => {
-                self.release_in_background(conn, self.key(jti), receipt);
+            Err((error, conn)) => {
+                if let Some(conn) = conn {
+                    self.release_in_background(conn, self.key(jti), receipt);
+                }
                 return Err(error);
             }
         };
@@ -201,19 +240,27 @@ impl RedisReplayStore {
 
     /// Whether `jti` was used (HEAD): one round trip, nothing written but a missing epoch.
     pub async fn is_used(&self, jti: &Jti) -> Result<bool, ReplayUnavailable> {
-        let mut conn = self.conn().await?;
         let mut pipe = self.epoch_pipe();
         pipe.exists(self.key(jti));
-        let (epoch, used): (i64, bool) = self.bounded(pipe.query_async(&mut conn)).await?;
+        let (epoch, used): (i64, bool) = self
+            .bounded(|mut conn| {
+                let pipe = &pipe;
+                async move { pipe.query_async(&mut conn).await }
+            })
+            .await?;
         self.epoch.store(epoch, Ordering::Relaxed);
         Ok(used)
     }
 
     pub async fn release(&self, jti: &Jti, receipt: Receipt) -> Result<(), ReplayUnavailable> {
-        let mut conn = self.conn().await?;
         let mut call = self.release_script.prepare_invoke();
         call.key(self.key(jti)).arg(format!("{:032x}", receipt.0));
-        let _: i64 = self.bounded(call.invoke_async(&mut conn)).await?;
+        let _: i64 = self
+            .bounded(|mut conn| {
+                let call = &call;
+                async move { call.invoke_async(&mut conn).await }
+            })
+            .await?;
         Ok(())
     }
 
@@ -253,9 +300,12 @@ impl RedisReplayStore {
 
     /// Reads the epoch, creating it when Redis has none (first start, or data lost).
     async fn refresh_epoch(&self) -> Result<i64, ReplayUnavailable> {
-        let mut conn = self.conn().await?;
+        let pipe = self.epoch_pipe();
         let (epoch,): (i64,) = self
-            .bounded(self.epoch_pipe().query_async(&mut conn))
+            .bounded(|mut conn| {
+                let pipe = &pipe;
+                async move { pipe.query_async(&mut conn).await }
+            })
             .await?;
         self.epoch.store(epoch, Ordering::Relaxed);
         Ok(epoch)
@@ -330,16 +380,13 @@ impl RedisReplayStore {
     /// policies apply): warn loudly unless the policy is `noeviction`. Returns whether the check
     /// reached a conclusion (a managed Redis may forbid `CONFIG`).
     async fn check_eviction_policy(&self) -> bool {
-        let Ok(mut conn) = self.shared_conn() else {
-            return false;
-        };
+        let mut command = redis::cmd("CONFIG");
+        command.arg("GET").arg("maxmemory-policy");
         let reply: Result<Vec<String>, _> = self
-            .bounded(
-                redis::cmd("CONFIG")
-                    .arg("GET")
-                    .arg("maxmemory-policy")
-                    .query_async(&mut conn),
-            )
+            .bounded(|mut conn| {
+                let command = &command;
+                async move { command.query_async(&mut conn).await }
+            })
             .await;
         match reply.as_deref() {
             Ok([_, policy]) if policy == "noeviction" => {}
@@ -355,6 +402,14 @@ impl RedisReplayStore {
         }
         true
     }
+}
+
+/// Whether the call failed because the connection is gone (refused, reset, closed), not because
+/// Redis answered with an error or was slow (a slow Redis gets no second wait): then the manager
+/// has begun to reconnect, and one more try on the new connection can succeed at once.
+fn connection_lost(error: &redis::RedisError) -> bool {
+    !error.is_timeout()
+        && (error.is_io_error() || error.is_connection_dropped() || error.is_connection_refusal())
 }
 
 /// One worker thread's connection (see `RedisReplayStore::conn`).

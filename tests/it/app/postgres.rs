@@ -178,8 +178,7 @@ async fn a_wrong_database_password_is_a_start_up_error_that_does_not_show_it() {
     let database = postgres.create_database();
     let wrong = database.replace(postgres.password(), "not-the-password");
     let dir = tempfile::tempdir().unwrap();
-    let mut config =
-        app_server::Config::for_tests(dir.path(), "http://127.0.0.1:9".parse().unwrap());
+    let mut config = integration_tests::app::test_config(dir.path(), "http://127.0.0.1:9");
     config.database = Some(DatabaseUrl::new(&wrong));
     let printed = format!("{config:?}");
     assert!(!printed.contains("not-the-password"), "{printed}");
@@ -218,8 +217,7 @@ async fn the_app_server_can_reach_postgres_over_verified_tls() {
 
     // Without the CA the server's certificate is not trusted: no start.
     let dir = tempfile::tempdir().unwrap();
-    let mut config =
-        app_server::Config::for_tests(dir.path(), "http://127.0.0.1:9".parse().unwrap());
+    let mut config = integration_tests::app::test_config(dir.path(), "http://127.0.0.1:9");
     config.database = Some(DatabaseUrl::new(format!("{database}?sslmode=verify-full")));
     let started = std::time::Instant::now();
     let refused = app_server::Application::build(config).await;

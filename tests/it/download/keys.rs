@@ -27,7 +27,7 @@ async fn openssl_reads_the_key_the_app_server_generates_as_the_key_it_publishes_
     let jwks: Value = app.api.jwks().await.json().await.unwrap();
     assert_eq!(
         jwks["keys"][0]["x"],
-        x_by_openssl(&app.config.signing_key_path())
+        x_by_openssl(&app.data_dir().join("signing-key.pem"))
     );
 }
 

@@ -324,3 +324,75 @@ async fn a_download_server_started_before_redis_is_not_ready_until_redis_answers
     )
     .await;
 }
+
+/// A client with a single connection of its own: a new TCP connection, kept alive for every
+/// request it sends.
+fn one_connection_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(1)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+/// Two downloads on one kept-alive connection of its own; the statuses they got.
+async fn two_downloads_on_one_connection(server: &DownloadServer) -> Vec<u16> {
+    let client = one_connection_client();
+    let mut statuses = Vec::new();
+    for _ in 0..2 {
+        let response = client
+            .get(server.url(&server.mint("f.txt")))
+            .send()
+            .await
+            .expect("the server answers");
+        statuses.push(response.status().as_u16());
+        let _ = response.bytes().await;
+    }
+    statuses
+}
+
+/// As an operator would see it: Redis stopped with `SHUTDOWN SAVE` and started again on its
+/// data, a load balancer polling `/readyz` throughout. Once `/readyz` says ready, every worker of
+/// every instance must serve, not only the one that answered `/readyz` (each worker has its own
+/// Redis connection, and those broke while Redis was away).
+#[tokio::test]
+async fn once_readyz_is_back_after_a_redis_restart_every_worker_serves() {
+    let mut redis = RedisServer::start();
+    let a = spawn_on(&redis).await;
+    let b = a.spawn_peer().await;
+    a.put_file("f.txt", b"payload");
+    // A few hundred downloads over many connections: every worker has its own Redis connection.
+    for server in [&a, &b] {
+        let warm_up = (0..16).map(|_| async {
+            let client = one_connection_client();
+            for _ in 0..8 {
+                let token = server.mint("f.txt");
+                let response = client.get(server.url(&token)).send().await.unwrap();
+                assert_eq!(response.status(), 200);
+                let _ = response.bytes().await;
+            }
+        });
+        futures_util::future::join_all(warm_up).await;
+    }
+
+    redis.shutdown_save();
+    for server in [&a, &b] {
+        wait_ready(server, 503).await;
+        assert_eq!(server.get(&server.mint("f.txt")).await.status(), 503);
+    }
+    redis.start_again();
+    for server in [&a, &b] {
+        wait_ready(server, 200).await;
+    }
+
+    // At least one connection per worker (two workers each): eight per instance.
+    for server in [&a, &b] {
+        let connections = (0..8).map(|_| two_downloads_on_one_connection(server));
+        let statuses = futures_util::future::join_all(connections).await;
+        assert!(
+            statuses.iter().flatten().all(|&status| status == 200),
+            "after /readyz said ready: {statuses:?}"
+        );
+    }
+}
