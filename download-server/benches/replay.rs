@@ -6,9 +6,10 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use download_server::replay::{GrantPolicy, Joined, ReplayOptions, ReplayStore, StreamRequest};
 use shared::Jti;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use test_support::redis::{RedisOptions, RedisServer};
 
 const LEEWAY: u32 = 30;
 const MAX_LIFETIME: u32 = 600;
@@ -96,13 +97,20 @@ fn memory(c: &mut Criterion) {
 }
 
 fn redis(c: &mut Criterion) {
-    let Some(server) = RedisServer::start() else {
+    if Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         eprintln!("replay_consume/redis: skipped, redis-server is not installed");
         return;
-    };
+    }
+    let server = RedisServer::start_with(RedisOptions {
+        in_memory: true,
+        ..RedisOptions::default()
+    });
     let runtime = runtime();
-    let spec = format!("redis://127.0.0.1:{}/0", server.port);
-    let store = match open(&runtime, &spec) {
+    let store = match open(&runtime, &server.url()) {
         Ok(store) => store,
         Err(error) => {
             eprintln!("replay_consume/redis: the Redis replay store is not available: {error:#}");
@@ -115,44 +123,6 @@ fn redis(c: &mut Criterion) {
         b.iter_custom(|iters| consume_fresh(&runtime, &store, iters))
     });
     group.finish();
-}
-
-/// A throw-away `redis-server` on a free loopback port, without persistence; killed on drop.
-struct RedisServer {
-    child: Child,
-    port: u16,
-}
-
-impl RedisServer {
-    fn start() -> Option<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .ok()?
-            .local_addr()
-            .ok()?
-            .port();
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let server = RedisServer { child, port };
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(server);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 criterion_group!(benches, memory, redis);

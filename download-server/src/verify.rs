@@ -263,13 +263,12 @@ mod tests {
 
     async fn test_verifier() -> Verifier {
         let dir = tempfile::tempdir().unwrap();
-        let key = shared::SigningKey::generate().unwrap();
         let path = dir.path().join("jwks.json");
-        shared::PublicJwks {
-            keys: vec![key.public_jwk()],
-        }
-        .write_atomically(&path)
-        .unwrap();
+        shared::SigningKey::generate()
+            .unwrap()
+            .public_jwks()
+            .write_atomically(&path)
+            .unwrap();
         let keys = KeyStore::load(path.to_str().unwrap()).await.unwrap();
         Verifier::new(keys, "iss", "download", 600, 30)
     }

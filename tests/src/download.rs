@@ -1,12 +1,15 @@
 //! `DownloadServer`: a real download server on 127.0.0.1:0 with its own key pair, JWKS file and
 //! folder store, plus a client with redirects off.
 
+use download_server::replay::ReplayStore;
 use download_server::{Application, Config};
-use shared::{Claims, DownloadName, Jti, Minter, ObjectPath, PublicJwks, SigningKey};
+use shared::{Claims, DownloadName, Jti, Minter, ObjectPath, SigningKey};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 use tempfile::TempDir;
+use test_support::eventually;
 
 /// The on-disk state of a server: kept across restarts, and shared by instances that serve the
 /// same files with the same keys.
@@ -18,14 +21,16 @@ pub struct ServerFiles {
 
 impl ServerFiles {
     pub fn new() -> Self {
+        Self::with_key(SigningKey::generate().unwrap())
+    }
+
+    /// Files whose JWKS publishes `key` alone.
+    pub fn with_key(key: SigningKey) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir_all(dir.path().join("files")).unwrap();
-        let key = SigningKey::generate().unwrap();
-        PublicJwks {
-            keys: vec![key.public_jwk()],
-        }
-        .write_atomically(&dir.path().join("jwks.json"))
-        .unwrap();
+        key.public_jwks()
+            .write_atomically(&dir.path().join("jwks.json"))
+            .unwrap();
         ServerFiles {
             dir: Arc::new(dir),
             key,
@@ -88,14 +93,9 @@ impl DownloadServer {
             .await
             .expect("download server builds");
         let address = app.address();
-        // The replay store refuses tokens issued before its epoch (its start, rounded up to the
-        // next second); wait for that second so tokens minted from now on are accepted.
-        let epoch = wait_for_epoch(&app).await;
-        while shared::time::now_secs() < epoch {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        let handle = app.handle();
         let state = app.state();
+        wait_past_epoch(&state.replay).await;
+        let handle = app.handle();
         let task = tokio::spawn(app.run_until(std::future::pending()));
         DownloadServer {
             address,
@@ -216,21 +216,22 @@ impl DownloadServer {
     }
 }
 
-/// The replay store's epoch, once it knows one (a Redis store connects in the background).
-async fn wait_for_epoch(app: &Application) -> i64 {
-    for _ in 0..250 {
-        if let Ok(epoch) = app.state().replay.epoch().await {
-            return epoch;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    panic!("the replay store did not answer within 5 s");
+/// Waits (bounded) until the replay store knows its epoch (a Redis store connects in the
+/// background) and the clock has passed it: the store refuses tokens issued before its epoch
+/// (its start, rounded up to the next second), so tokens minted from then on are accepted.
+pub async fn wait_past_epoch(replay: &ReplayStore) {
+    eventually(
+        Duration::from_secs(10),
+        "the replay store's epoch passes",
+        || async { matches!(replay.epoch().await, Ok(epoch) if shared::time::now_secs() >= epoch) },
+    )
+    .await;
 }
 
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .timeout(std::time::Duration::from_secs(30))
+        .timeout(Duration::from_secs(30))
         .build()
         .unwrap()
 }

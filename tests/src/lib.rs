@@ -3,13 +3,10 @@
 
 pub mod app;
 pub mod download;
-pub mod postgres;
-pub mod procs;
-pub mod redis;
-pub mod tls;
 
 pub use download::{DownloadServer, ServerFiles};
-pub use postgres::PostgresServer;
+// The process harness lives in `test-support`, shared with the servers' own tests.
+pub use test_support::{PostgresServer, eventually, postgres, procs, redis, tls};
 
 use std::sync::Once;
 

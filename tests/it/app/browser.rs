@@ -4,7 +4,7 @@
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use integration_tests::app::AppServer;
-use integration_tests::procs::{ChildGuard, free_port};
+use integration_tests::procs::{ChildGuard, free_port, wait_for_port};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -20,16 +20,8 @@ async fn start_chromedriver() -> (ChildGuard, u16) {
         .spawn()
         .expect("chromedriver is installed (Debian package chromium-driver; ./scripts/test installs it)");
     let guard = ChildGuard(child);
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return (guard, port);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("chromedriver did not start listening on {port}");
+    wait_for_port(port, Duration::from_secs(10)).await;
+    (guard, port)
 }
 
 async fn open_browser(port: u16, profile: &Path, downloads: &Path) -> Client {

@@ -4,6 +4,7 @@ mod forge;
 mod grant_rules;
 mod grants;
 mod happy_path;
+mod keys;
 mod object_stores;
 mod ranges;
 mod redis_replay;

@@ -17,26 +17,16 @@ async fn spawn_on(redis: &RedisServer) -> DownloadServer {
 
 /// Waits (bounded) until `/readyz` says `want`.
 async fn wait_ready(server: &DownloadServer, want: u16) {
-    for _ in 0..200 {
-        if server.get_path("/readyz").await.status() == want {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("/readyz never answered {want}");
+    let what = format!("/readyz answers {want}");
+    integration_tests::eventually(Duration::from_secs(10), &what, || async {
+        server.get_path("/readyz").await.status() == want
+    })
+    .await;
 }
 
 /// Waits until the clock has passed the store's current epoch, so fresh tokens are accepted.
 async fn wait_past_epoch(server: &DownloadServer) {
-    for _ in 0..200 {
-        if let Ok(epoch) = server.state.replay.epoch().await
-            && shared::time::now_secs() >= epoch
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("epoch never passed");
+    integration_tests::download::wait_past_epoch(&server.state.replay).await;
 }
 
 fn problem_type(body: &serde_json::Value) -> &str {
@@ -302,13 +292,11 @@ async fn a_consume_applied_after_its_timeout_is_taken_back() {
 }
 
 async fn wait_head(server: &DownloadServer, token: &str, want: u16) {
-    for _ in 0..200 {
-        if server.head(token).await.status() == want {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("HEAD never answered {want}");
+    let what = format!("HEAD answers {want}");
+    integration_tests::eventually(Duration::from_secs(10), &what, || async {
+        server.head(token).await.status() == want
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -329,15 +317,12 @@ async fn a_download_server_started_before_redis_is_not_ready_until_redis_answers
     assert_eq!(client.get(&readyz).send().await.unwrap().status(), 503);
 
     redis.start_again();
-    let mut ready = false;
-    for _ in 0..200 {
-        if client.get(&readyz).send().await.unwrap().status() == 200 {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(ready, "ready once Redis answers");
+    integration_tests::eventually(
+        Duration::from_secs(10),
+        "ready once Redis answers",
+        || async { client.get(&readyz).send().await.unwrap().status() == 200 },
+    )
+    .await;
 }
 
 /// A client with a single connection of its own: a new TCP connection, kept alive for every
