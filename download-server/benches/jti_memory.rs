@@ -40,7 +40,7 @@ fn main() {
         for _ in 0..rate {
             // The common download: one request opens the grant, sends the object, closes.
             let jti = Jti::new_random();
-            let request = download(&jti, exp, now, store.new_stream_id(), 0, 1024);
+            let request = download(&jti, exp, now, store.new_stream_id(), 1024, 0, 1024);
             let joined = store.join(&request).expect("store answers");
             assert_eq!(joined, Joined::Lease { end: 1024 });
             store.close(&jti, exp, request.stream, 1024, now);
@@ -86,22 +86,24 @@ fn main() {
     open_grants(seconds.min(10) as usize * 1000);
 }
 
-/// A request for `[start, want)` of a 1 GiB object.
+/// A request for `[start, want)` of an object of `size` bytes.
 fn download(
     jti: &Jti,
     exp: i64,
     now: i64,
     stream: u64,
+    size: u64,
     start: u64,
     want: u64,
 ) -> StreamRequest<'_> {
     StreamRequest {
         jti,
-        iat: now - 1,
+        // At or after the store's epoch (its start, rounded up).
+        iat: now + 1,
         exp,
         may_open: true,
         etag: "\"5f3759df-40000000\"",
-        size: want.max(1 << 30),
+        size,
         start,
         want,
         stream,
@@ -117,7 +119,15 @@ fn open_grants(count: usize) {
     let now = shared::time::now_secs();
     for _ in 0..count {
         let jti = Jti::new_random();
-        let first = download(&jti, now + 120, now, store.new_stream_id(), 0, 1 << 30);
+        let first = download(
+            &jti,
+            now + 120,
+            now,
+            store.new_stream_id(),
+            1 << 30,
+            0,
+            1 << 30,
+        );
         let Ok(Joined::Lease { mut end }) = store.join(&first) else {
             panic!("the first request opens the grant");
         };
@@ -132,6 +142,7 @@ fn open_grants(count: usize) {
             now + 120,
             now,
             store.new_stream_id(),
+            1 << 30,
             99 << 20,
             1 << 30,
         );
