@@ -13,6 +13,10 @@ use futures_util::StreamExt;
 use shared::Jti;
 use std::io;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a stopped stream waits before it cuts its connection.
+const STOP_GRACE: Duration = Duration::from_millis(50);
 
 /// One stream of a grant: which token, which stream, where it is.
 pub(crate) struct Leased {
@@ -74,21 +78,26 @@ pub(crate) fn leased(leased: Leased, inner: ByteStream, metrics: Arc<Metrics>) -
                         shared::time::now_secs(),
                     )
                     .await;
-                match renewed {
-                    Ok(Some(end)) if end > leased.pos => leased.lease_end = end,
+                let stop = match renewed {
+                    Ok(Some(end)) if end > leased.pos => {
+                        leased.lease_end = end;
+                        None
+                    }
                     Ok(_) => {
                         state.metrics.stopped_streams.inc();
-                        leased.end = leased.pos;
-                        return Some((
-                            Err(io::Error::other("the grant stopped this stream")),
-                            state,
-                        ));
+                        Some(io::Error::other("the grant stopped this stream"))
                     }
                     Err(error) => {
                         tracing::warn!(%error, "could not renew a lease: stream cut");
-                        leased.end = leased.pos;
-                        return Some((Err(io::Error::other(error)), state));
+                        Some(io::Error::other(error))
                     }
+                };
+                if let Some(error) = stop {
+                    leased.end = leased.pos;
+                    // An error drops what actix still holds unwritten: first let it write that
+                    // out (and let a segmenting client that stops here close first, as it will).
+                    tokio::time::sleep(STOP_GRACE).await;
+                    return Some((Err(error), state));
                 }
             }
             let room = usize::try_from(leased.lease_end - leased.pos).unwrap_or(usize::MAX);

@@ -5,11 +5,13 @@
 //! after a probe) and streams under a *lease*: a byte range it may send before it must check in
 //! again. The accounting keeps, whatever the clients do:
 //! - **never two copies:** bytes sent under one token never exceed the budget `S + R`
-//!   (`GrantPolicy::redundancy`). Leases reserve budget before a byte goes out, and a lease ends
-//!   at the first byte another stream has already sent or claimed once this stream has sent
-//!   fresh bytes (the frontier), which is where segmenting clients stop reading anyway;
-//! - **spent when delivered:** once every byte was sent at least once (or is leased to a live
-//!   stream), no new request is served;
+//!   (`GrantPolicy::redundancy`). Leases reserve budget before a byte goes out. A stream that has
+//!   sent fresh bytes stops at the first byte of another live stream's run (the frontier: what
+//!   that stream sent or may send since its request began), which is where segmenting clients
+//!   stop reading anyway; bytes only finished streams sent are sent again, within the allowance;
+//! - **spent when delivered:** once every byte was sent at least once and no stream is left,
+//!   no new request is served; while streams run, a request is served only if what it must send
+//!   again fits in the allowance;
 //! - **bounded:** at most `max_streams` live streams and `max_requests` requests per grant; a
 //!   grant ends `idle` seconds after its last activity or `max_age` after it opened.
 //!
@@ -95,10 +97,12 @@ pub enum Refusal {
     BeforeEpoch,
 }
 
-/// One live stream: it has sent `[.., pos)` and may send `[pos, end)`.
+/// One live stream: since its request began at `origin` it has sent `[origin, pos)` and it may
+/// send `[pos, end)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stream {
     pub id: u64,
+    pub origin: u64,
     pub pos: u64,
     pub end: u64,
     /// Where the request's range ends (exclusive).
@@ -155,13 +159,9 @@ impl Grant {
             || (self.streams.is_empty() && now - self.last > policy.idle)
     }
 
-    /// Whether every byte was sent or is leased to a live stream.
-    pub fn covered(&self) -> bool {
-        let leases = self.streams.iter().map(|s| [s.pos, s.end]);
-        covers(
-            &merged(self.delivered.iter().copied().chain(leases)),
-            self.size,
-        )
+    /// Whether every byte was sent and no stream is left: the token is spent.
+    pub fn spent(&self) -> bool {
+        self.streams.is_empty() && covers(&self.delivered, self.size)
     }
 
     /// A new request for bytes `[start, want)` of the version `etag`: refused, or stream `id`
@@ -184,8 +184,8 @@ impl Grant {
         if etag != self.etag {
             return Err(Refusal::Changed);
         }
-        // An empty object is covered from the start: its first request is its one copy.
-        if self.covered() && (self.size > 0 || self.requests > 0) {
+        // An empty object is delivered from the start: its first request is its one copy.
+        if self.spent() && (self.size > 0 || self.requests > 0) {
             return Err(Refusal::Spent);
         }
         if self.streams.len() >= policy.max_streams {
@@ -196,6 +196,7 @@ impl Grant {
         let first = self.delivered.is_empty() && self.streams.is_empty();
         let mut stream = Stream {
             id,
+            origin: start,
             pos: start,
             end: start,
             want,
@@ -293,7 +294,7 @@ impl Grant {
     fn claims_besides(&self, id: u64) -> Claims {
         let others = self.streams.iter().filter(|s| s.id != id);
         let reserved: u64 = others.clone().map(|s| s.end - s.pos).sum();
-        let live = merged(others.map(|s| [s.pos, s.end]));
+        let live = merged(others.map(|s| [s.origin, s.end]));
         Claims {
             all: merged(self.delivered.iter().copied().chain(live.iter().copied())),
             live,
@@ -302,8 +303,9 @@ impl Grant {
     }
 }
 
-/// What is taken, as one stream sees it: the bytes other live streams are leased, those and
-/// the delivered ones together (merged), and the budget left.
+/// What is taken, as one stream sees it: the runs of the other live streams (what each sent or
+/// may send since its request began), those and the delivered bytes together (merged), and the
+/// budget left.
 struct Claims {
     live: Vec<[u64; 2]>,
     all: Vec<[u64; 2]>,
@@ -312,10 +314,10 @@ struct Claims {
 
 impl Claims {
     /// The end of the next lease for a stream at `pos` that wants `[pos, want)`, or `None`: stop.
-    /// Bytes another live stream is sending: a stream that has sent fresh bytes stops there (the
+    /// Another live stream's run: a stream that has sent fresh bytes stops there (the
     /// frontier); one that has not (a resume whose first stream has not closed yet) re-sends
-    /// them. Delivered bytes: re-sent, up to the end of what was delivered. Fresh bytes: up to
-    /// the next taken byte. Never more than `cap`, nor than the budget left.
+    /// it. Bytes only finished streams delivered: re-sent, up to the end of what was delivered.
+    /// Fresh bytes: up to the next taken byte. Never more than `cap`, nor than the budget left.
     fn lease_end(
         &self,
         fresh: &mut bool,
@@ -411,10 +413,10 @@ mod tests {
     fn one_request_for_a_small_file_is_one_lease_and_spends_the_grant() {
         let mut grant = Grant::open("\"v1\"", MIB, &POLICY, 0);
         assert_eq!(grant.join(1, "\"v1\"", 0, MIB, &POLICY, 0), Ok(MIB));
-        assert!(grant.covered(), "leased to a live stream counts");
         assert_eq!(
             grant.join(2, "\"v1\"", 0, MIB, &POLICY, 0),
-            Err(Refusal::Spent)
+            Err(Refusal::Spent),
+            "a second copy does not fit in the allowance"
         );
         assert_eq!(grant.close(1, MIB, 1), AfterClose::Spent);
         assert_eq!(grant.sent, MIB);
@@ -541,7 +543,8 @@ mod tests {
 
     proptest! {
         /// Whatever clients do: the bytes sent never exceed `S + R`, no two live leases that send
-        /// fresh bytes overlap, and a grant whose every byte was sent refuses new requests.
+        /// fresh bytes overlap, and a grant whose every byte was sent, with no stream left,
+        /// refuses new requests.
         #[test]
         fn no_interleaving_sends_more_than_one_copy_and_the_allowance(
             size in 1u64..64 * MIB,
@@ -576,7 +579,7 @@ mod tests {
                         prop_assert!(a[1] <= b[0] || b[1] <= a[0], "fresh leases {:?} and {:?} overlap", a, b);
                     }
                 }
-                if covers(&grant.delivered, size) {
+                if grant.spent() {
                     prop_assert_eq!(grant.join(1000, "e", 0, size, &POLICY, 0), Err(Refusal::Spent));
                 }
             }

@@ -57,7 +57,7 @@ impl Peeked {
             Peeked::Refused(Refusal::Ended)
         } else if grant.etag != request.etag {
             Peeked::Refused(Refusal::Changed)
-        } else if grant.covered() {
+        } else if grant.spent() {
             Peeked::Refused(Refusal::Spent)
         } else {
             Peeked::Open

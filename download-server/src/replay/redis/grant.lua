@@ -65,12 +65,9 @@ local function containing(claimed, pos)
   return nil
 end
 
--- Streams are {id, pos, end, want, fresh}.
-local function covered(g)
-  local spans = {}
-  for _, s in ipairs(g.d) do spans[#spans + 1] = s end
-  for _, s in ipairs(g.t) do spans[#spans + 1] = { s[2], s[3] } end
-  return covers(merged(spans), g.s)
+-- Streams are {id, pos, end, want, fresh, origin}.
+local function spent(g)
+  return #g.t == 0 and covers(g.d, g.s)
 end
 
 local function ended(g)
@@ -84,16 +81,16 @@ local function find(g, id)
   return nil
 end
 
--- What the other streams hold: their leases (merged), those and the delivered bytes (merged),
--- and the budget left once their leases are reserved.
+-- What the other streams hold: their runs [origin, end) (merged), those and the delivered bytes
+-- (merged), and the budget left once their leases are reserved.
 local function claims_besides(g, id)
   local leases, all, reserved = {}, {}, 0
   for _, s in ipairs(g.d) do all[#all + 1] = s end
   for _, s in ipairs(g.t) do
     if s[1] ~= id then
       reserved = reserved + (s[3] - s[2])
-      leases[#leases + 1] = { s[2], s[3] }
-      all[#all + 1] = { s[2], s[3] }
+      leases[#leases + 1] = { s[6], s[3] }
+      all[#all + 1] = { s[6], s[3] }
     end
   end
   return { live = merged(leases), all = merged(all), available = math.max(g.b - (g.n + reserved), 0) }
@@ -145,12 +142,12 @@ local function join(g, id, etag, start, want)
   if existing then return 0, g.t[existing][3] end
   if ended(g) or g.q >= policy.max_requests then return ENDED end
   if etag ~= g.e then return CHANGED end
-  if covered(g) and (g.s > 0 or g.q > 0) then return SPENT end
+  if spent(g) and (g.s > 0 or g.q > 0) then return SPENT end
   if #g.t >= policy.max_streams then return BUSY end
   want = math.min(want, g.s)
   start = math.min(start, want)
   local first = #g.d == 0 and #g.t == 0
-  local stream = { id, start, start, want, false }
+  local stream = { id, start, start, want, false, start }
   local claims = claims_besides(g, id)
   local region_end = containing(claims.all, start)
   if region_end and math.min(region_end, want) - start > claims.available then return SPENT end
@@ -248,7 +245,7 @@ if step == 'join' or step == 'peek' then
     if g then
       if ended(g) then return { ENDED, 0, current } end
       if g.e ~= etag then return { CHANGED, 0, current } end
-      if covered(g) then return { SPENT, 0, current } end
+      if spent(g) then return { SPENT, 0, current } end
       return { OPEN, 0, current }
     end
     if raw then return { SPENT, 0, current } end
