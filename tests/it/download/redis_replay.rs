@@ -6,24 +6,11 @@ use integration_tests::redis::RedisServer;
 use std::time::Duration;
 
 async fn spawn_on(redis: &RedisServer) -> DownloadServer {
-    let (url, prefix) = (redis.url(), RedisServer::prefix());
-    DownloadServer::spawn_with(move |config| {
-        config.replay = url;
-        config.replay_prefix = prefix;
-        config.replay_timeout_ms = 200;
-    })
-    .await
+    DownloadServer::spawn_on_redis(redis).await
 }
 
-/// Waits (bounded) until `/readyz` says `want`.
 async fn wait_ready(server: &DownloadServer, want: u16) {
-    for _ in 0..200 {
-        if server.get_path("/readyz").await.status() == want {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("/readyz never answered {want}");
+    server.wait_ready(want).await;
 }
 
 /// Waits until the clock has passed the store's current epoch, so fresh tokens are accepted.
