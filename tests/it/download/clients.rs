@@ -94,13 +94,33 @@ async fn curl(args: &[&str]) -> (Output, String) {
     (output, status)
 }
 
+/// A measurement worth reading, printed when `TEST_LOG` is set.
+fn note(line: String) {
+    if std::env::var_os("TEST_LOG").is_some() {
+        eprintln!("{line}");
+    }
+}
+
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// A download through `proxy` that the proxy cuts: the client fails, and the saved file holds a
+/// Downloads with curl through a proxy in front of `server` that cuts the connection after `at`
+/// response bytes: curl fails, and the saved file holds a part of the object.
+async fn curl_cut_off(server: &DownloadServer, download: &Download, at: u64) {
+    let proxy = CutProxy::start(server.address, [at]).await;
+    let (cut, _) = curl(&["-o", &download.saved_str(), &proxy.url(&download.path())]).await;
+    assert_cut_off(download, &cut, &proxy);
+}
+
+/// `curl -C -` into the saved file: its output and the HTTP status.
+async fn curl_resume(download: &Download, url: &str) -> (Output, String) {
+    curl(&["--fail", "-C", "-", "-o", &download.saved_str(), url]).await
+}
+
+/// A download through `proxy` that the proxy cut: the client failed, and the saved file holds a
 /// part of the object.
-async fn assert_cut_off(download: &Download, output: &Output, proxy: &CutProxy) {
+fn assert_cut_off(download: &Download, output: &Output, proxy: &CutProxy) {
     assert!(
         !output.status.success(),
         "the cut download should fail: {}",
@@ -118,24 +138,20 @@ async fn assert_cut_off(download: &Download, output: &Output, proxy: &CutProxy) 
 async fn curl_cut_off_mid_file_resumes_with_dash_c_and_then_a_plain_curl_is_refused() {
     let server = DownloadServer::spawn().await;
     let download = Download::on(&server, 1);
-    let proxy = CutProxy::start(server.address, [CUT]).await;
-    let saved = download.saved_str();
-
-    let (cut, _) = curl(&["-o", &saved, &proxy.url(&download.path())]).await;
-    assert_cut_off(&download, &cut, &proxy).await;
+    curl_cut_off(&server, &download, CUT).await;
     let partial = download.saved_len();
     let sent_before_resume = server.bytes_sent().await;
 
     let url = server.url(&download.token);
-    let (resumed, status) = curl(&["--fail", "-C", "-", "-o", &saved, &url]).await;
+    let (resumed, status) = curl_resume(&download, &url).await;
     assert!(resumed.status.success(), "{}", stderr(&resumed));
     assert_eq!(status, "206");
     download.assert_complete();
     let sent = server.bytes_sent().await;
     assert!(sent <= budget(&server), "sent {sent} > S + R");
-    eprintln!(
+    note(format!(
         "curl: kept {partial} of {sent_before_resume} bytes sent before the cut; {sent} sent in all"
-    );
+    ));
 
     let (again, status) = curl(&["-o", "/dev/null", &url]).await;
     assert!(again.status.success(), "{}", stderr(&again));
@@ -149,15 +165,10 @@ async fn curl_cut_off_mid_file_resumes_with_dash_c_and_then_a_plain_curl_is_refu
 async fn curl_cut_off_two_megabytes_before_the_end_still_resumes_to_the_exact_bytes() {
     let server = DownloadServer::spawn().await;
     let download = Download::on(&server, 10);
-    let proxy = CutProxy::start(server.address, [SIZE as u64 - 2_000_000]).await;
-    let saved = download.saved_str();
-
-    let (cut, _) = curl(&["-o", &saved, &proxy.url(&download.path())]).await;
-    assert_cut_off(&download, &cut, &proxy).await;
+    curl_cut_off(&server, &download, SIZE as u64 - 2_000_000).await;
     let (partial, sent) = (download.saved_len(), server.bytes_sent().await);
 
-    let url = server.url(&download.token);
-    let (resumed, status) = curl(&["--fail", "-C", "-", "-o", &saved, &url]).await;
+    let (resumed, status) = curl_resume(&download, &server.url(&download.token)).await;
     assert!(
         resumed.status.success(),
         "curl -C - from {partial} (the server had sent {sent}): status {status}, {}",
@@ -185,7 +196,7 @@ async fn wget_cut_off_mid_file_resumes_with_dash_c_to_the_exact_bytes() {
     };
 
     let cut = wget(&[], proxy.url(&download.path())).await;
-    assert_cut_off(&download, &cut, &proxy).await;
+    assert_cut_off(&download, &cut, &proxy);
 
     let resumed = wget(&["-c"], server.url(&download.token)).await;
     assert!(
@@ -270,7 +281,9 @@ async fn aria2c_in_eight_parallel_segments_gets_the_exact_bytes_and_the_server_s
     let partial = server
         .metric("download_requests_total{outcome=\"partial\"}")
         .await;
-    eprintln!("aria2c: {partial} segment responses, {most_in_flight} at once, {sent} bytes sent");
+    note(format!(
+        "aria2c: {partial} segment responses, {most_in_flight} at once, {sent} bytes sent"
+    ));
 }
 
 /// The lines of an aria2c log worth reading when it failed: requests, responses, errors.
@@ -499,14 +512,9 @@ async fn a_download_cut_on_one_instance_resumes_on_another_instance_of_the_same_
     let a = DownloadServer::spawn_on_redis(&redis).await;
     let b = a.spawn_peer().await;
     let download = Download::on(&a, 7);
-    let proxy = CutProxy::start(a.address, [CUT]).await;
-    let saved = download.saved_str();
+    curl_cut_off(&a, &download, CUT).await;
 
-    let (cut, _) = curl(&["-o", &saved, &proxy.url(&download.path())]).await;
-    assert_cut_off(&download, &cut, &proxy).await;
-
-    let (resumed, status) =
-        curl(&["--fail", "-C", "-", "-o", &saved, &b.url(&download.token)]).await;
+    let (resumed, status) = curl_resume(&download, &b.url(&download.token)).await;
     assert!(resumed.status.success(), "{}", stderr(&resumed));
     assert_eq!(status, "206");
     download.assert_complete();
@@ -537,8 +545,7 @@ async fn sixty_four_concurrent_segments_over_two_instances_deliver_the_file_with
         tokio::spawn(async move {
             // A segmenting client waits as Retry-After says while the download has as many
             // streams as it may.
-            let mut busy = 0;
-            for _ in 0..20 {
+            for busy in 0..20 {
                 let response = client
                     .get(&url)
                     .header("range", format!("bytes={start}-{}", end - 1))
@@ -549,7 +556,6 @@ async fn sixty_four_concurrent_segments_over_two_instances_deliver_the_file_with
                     let status = response.status().as_u16();
                     return (status, busy, response.bytes().await.unwrap());
                 }
-                busy += 1;
                 let wait: u64 = response.headers()["retry-after"]
                     .to_str()
                     .unwrap()
@@ -577,7 +583,9 @@ async fn sixty_four_concurrent_segments_over_two_instances_deliver_the_file_with
         410,
         "the file was delivered"
     );
-    eprintln!("64 segments: {sent} bytes sent, {waits} busy answers waited out");
+    note(format!(
+        "64 segments: {sent} bytes sent, {waits} busy answers waited out"
+    ));
 }
 
 #[tokio::test]
@@ -587,16 +595,13 @@ async fn a_resume_while_redis_is_frozen_gets_503_and_no_bytes_and_works_once_red
     let mut download = Download::on(&server, 9);
     let claims = server.claims("big.bin");
     download.token = server.sign(&claims);
-    let proxy = CutProxy::start(server.address, [CUT]).await;
-    let saved = download.saved_str();
-    let (cut, _) = curl(&["-o", &saved, &proxy.url(&download.path())]).await;
-    assert_cut_off(&download, &cut, &proxy).await;
+    curl_cut_off(&server, &download, CUT).await;
     wait_for_no_stream(&redis, &server, &claims.jti).await;
     let (partial, sent) = (download.saved_len(), server.bytes_sent().await);
     let url = server.url(&download.token);
 
     redis.freeze();
-    let (refused, status) = curl(&["--fail", "-C", "-", "-o", &saved, &url]).await;
+    let (refused, status) = curl_resume(&download, &url).await;
     assert!(!refused.status.success());
     assert_eq!(status, "503", "{}", stderr(&refused));
     let plain = server.get(&download.token).await;
@@ -611,7 +616,7 @@ async fn a_resume_while_redis_is_frozen_gets_503_and_no_bytes_and_works_once_red
 
     redis.thaw();
     server.wait_ready(200).await;
-    let (resumed, status) = curl(&["--fail", "-C", "-", "-o", &saved, &url]).await;
+    let (resumed, status) = curl_resume(&download, &url).await;
     assert!(resumed.status.success(), "{}", stderr(&resumed));
     assert_eq!(status, "206");
     download.assert_complete();
