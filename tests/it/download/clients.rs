@@ -355,9 +355,12 @@ async fn a_leaked_url_used_by_other_clients_after_the_owner_finished_is_refused_
 
     let wget = program("wget", &["-q", "--tries=1", "-O", &copy, &url]).await;
     assert_eq!(wget.status.code(), Some(8), "wget: the server refused");
-    let (ranged, status) = curl(&["-r", "0-", "-o", "/dev/null", &url]).await;
-    assert!(ranged.status.success(), "{}", stderr(&ranged));
-    assert_eq!(status, "403", "a Range request on a spent link");
+    // A resume from the start, and a download manager's probe: small enough for the allowance.
+    for range in ["0-", "0-255"] {
+        let (ranged, status) = curl(&["-r", range, "-o", "/dev/null", &url]).await;
+        assert!(ranged.status.success(), "{}", stderr(&ranged));
+        assert_eq!(status, "403", "Range: bytes={range} on a spent link");
+    }
     let aria2c = program(
         "aria2c",
         &["--max-tries=1", "--allow-overwrite=true", "-d"]
@@ -377,7 +380,7 @@ async fn a_leaked_url_used_by_other_clients_after_the_owner_finished_is_refused_
         server
             .metric("download_requests_total{outcome=\"already_used\"}")
             .await,
-        3
+        4
     );
 }
 
@@ -471,7 +474,9 @@ async fn chromium_resumes_a_download_cut_mid_file_when_resume_is_pressed_and_sav
         let mut running = false;
         let done = wait_for_item(&browser, "the resumed download's end", |item| {
             running |= item["state"] == IN_PROGRESS;
-            item["state"] == COMPLETE || (running && item["state"] == INTERRUPTED)
+            let failed_again = item["state"] == INTERRUPTED
+                && (running || item["lastReasonText"] != failed["lastReasonText"]);
+            item["state"] == COMPLETE || failed_again
         })
         .await;
         assert_eq!(
