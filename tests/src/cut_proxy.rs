@@ -43,6 +43,8 @@ struct Shared {
     cut: AtomicUsize,
     /// Response bytes passed to clients.
     forwarded: AtomicU64,
+    /// The head (request line and headers) of each connection's first request, in order.
+    heads: Mutex<Vec<String>>,
 }
 
 impl CutProxy {
@@ -85,6 +87,12 @@ impl CutProxy {
         self.shared.responses.load(Ordering::SeqCst)
     }
 
+    /// The head (request line and headers) of each connection's first request, in the order
+    /// they arrived.
+    pub fn request_heads(&self) -> Vec<String> {
+        self.shared.heads.lock().unwrap().clone()
+    }
+
     /// Response bytes handed to clients so far.
     pub fn forwarded(&self) -> u64 {
         self.shared.forwarded.load(Ordering::SeqCst)
@@ -113,6 +121,35 @@ async fn accept_loop(listener: TcpListener, upstream: SocketAddr, shared: Arc<Sh
     }
 }
 
+/// Copies a client's requests to the server, keeping the head of the first one.
+async fn forward_requests(
+    from_client: &mut (impl AsyncReadExt + Unpin),
+    to_server: &mut (impl AsyncWriteExt + Unpin),
+    shared: &Shared,
+) -> io::Result<()> {
+    let mut head = Vec::new();
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let read = from_client.read(&mut buffer).await?;
+        if read == 0 {
+            return Ok(());
+        }
+        if head.len() < HEAD_LIMIT && !head.ends_with(HEAD_END) {
+            head.extend_from_slice(&buffer[..read]);
+            if let Some(end) = head.windows(4).position(|w| w == HEAD_END) {
+                head.truncate(end + HEAD_END.len());
+                let text = String::from_utf8_lossy(&head).into_owned();
+                shared.heads.lock().unwrap().push(text);
+            }
+        }
+        to_server.write_all(&buffer[..read]).await?;
+    }
+}
+
+/// Where a request head ends, and how much of one is kept at most.
+const HEAD_END: &[u8] = b"\r\n\r\n";
+const HEAD_LIMIT: usize = 64 * 1024;
+
 /// Forwards one connection; requests pass whole, responses up to this connection's cut.
 async fn relay(mut client: TcpStream, upstream: SocketAddr, shared: Arc<Shared>) -> io::Result<()> {
     let socket = TcpSocket::new_v4()?;
@@ -121,7 +158,7 @@ async fn relay(mut client: TcpStream, upstream: SocketAddr, shared: Arc<Shared>)
     let (mut from_client, mut to_client) = client.split();
     let (mut from_server, mut to_server) = server.split();
     let requests = async {
-        let _ = tokio::io::copy(&mut from_client, &mut to_server).await;
+        let _ = forward_requests(&mut from_client, &mut to_server, &shared).await;
         let _ = to_server.shutdown().await;
         // The response may go on after the client half-closed; the other branch ends the relay.
         std::future::pending::<()>().await

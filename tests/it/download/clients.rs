@@ -495,6 +495,18 @@ async fn chromium_resumes_a_download_cut_mid_file_when_resume_is_pressed_and_sav
         std::panic::resume_unwind(panic);
     }
 
+    let heads = proxy.request_heads();
+    let [_, resume] = heads.as_slice() else {
+        panic!("want the download and one resume: {heads:?}");
+    };
+    let lower = resume.to_ascii_lowercase();
+    let from: u64 = lower
+        .split_once("\r\nrange: bytes=")
+        .and_then(|(_, rest)| rest.split_once("-\r\n"))
+        .and_then(|(from, _)| from.parse().ok())
+        .unwrap_or_else(|| panic!("the resume asks for bytes=N-: {resume}"));
+    assert!(0 < from && from < SIZE as u64, "{resume}");
+    assert!(lower.contains("\r\nif-range: "), "{resume}");
     assert_eq!(
         server
             .metric("download_requests_total{outcome=\"partial\"}")
@@ -504,6 +516,9 @@ async fn chromium_resumes_a_download_cut_mid_file_when_resume_is_pressed_and_sav
     );
     let sent = server.bytes_sent().await;
     assert!(sent <= budget(&server), "sent {sent} > S + R");
+    note(format!(
+        "chromium: resumed from {from}; {sent} bytes sent in all"
+    ));
     assert_eq!(
         server.get(&token).await.status(),
         410,
