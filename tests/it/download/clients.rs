@@ -4,6 +4,7 @@
 //! Connections are cut by `CutProxy`, as a dropped Wi-Fi would.
 
 use fantoccini::Client;
+use futures_util::StreamExt;
 use integration_tests::DownloadServer;
 use integration_tests::chromium::{open_browser, start_chromedriver};
 use integration_tests::cut_proxy::CutProxy;
@@ -666,4 +667,49 @@ async fn wait_for_no_stream(redis: &RedisServer, server: &DownloadServer, jti: &
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("the cut stream never closed; the grant: {grant}");
+}
+
+/// What aria2c's first connection does: an open-ended request runs into a segment another
+/// connection has started; it should end exactly there, having delivered every byte before it.
+#[tokio::test]
+async fn an_open_ended_download_ends_where_a_parallel_segment_begins_with_every_byte_before_it() {
+    let server = DownloadServer::spawn().await;
+    let download = Download::on(&server, 11);
+    let url = server.url(&download.token);
+    let whole = server.client.get(&url).send().await.unwrap();
+    assert_eq!(whole.status(), 200);
+    let split = 8 * 1024 * 1024;
+    let segment = server
+        .client
+        .get(&url)
+        .header("range", format!("bytes={split}-"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(segment.status(), 206);
+    // Neither body is read yet: the server fills both connections' socket buffers meanwhile, as
+    // it does for a client that reads slower than loopback.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let mut received = Vec::new();
+    let mut body = whole.bytes_stream();
+    let mut ended = None;
+    while let Some(chunk) = body.next().await {
+        match chunk {
+            Ok(chunk) => received.extend_from_slice(&chunk),
+            Err(error) => {
+                ended = Some(error.to_string());
+                break;
+            }
+        }
+    }
+    let sent = server.bytes_sent().await;
+    note(format!(
+        "open-ended: received {} of the {split} before the segment; sent {sent}; ended {ended:?}",
+        received.len()
+    ));
+    assert!(ended.is_some(), "the response is cut, not complete");
+    assert_same_bytes(&received, &download.body[..split]);
+    // The segment's stream stayed live throughout.
+    drop(segment);
 }
