@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -41,8 +41,6 @@ struct Shared {
     responses: AtomicUsize,
     /// Connections cut.
     cut: AtomicUsize,
-    /// Response bytes passed to clients.
-    forwarded: AtomicU64,
     /// The head (request line and headers) of each connection's first request, in order.
     heads: Mutex<Vec<String>>,
 }
@@ -91,11 +89,6 @@ impl CutProxy {
     /// they arrived.
     pub fn request_heads(&self) -> Vec<String> {
         self.shared.heads.lock().unwrap().clone()
-    }
-
-    /// Response bytes handed to clients so far.
-    pub fn forwarded(&self) -> u64 {
-        self.shared.forwarded.load(Ordering::SeqCst)
     }
 }
 
@@ -186,7 +179,6 @@ async fn relay(mut client: TcpStream, upstream: SocketAddr, shared: Arc<Shared>)
             }
             let read = read.min(usize::try_from(left.unwrap_or(u64::MAX)).unwrap_or(usize::MAX));
             to_client.write_all(&buffer[..read]).await?;
-            shared.forwarded.fetch_add(read as u64, Ordering::SeqCst);
             left = left.map(|left| left - read as u64);
         }
     };
