@@ -41,3 +41,23 @@ pub async fn wait_for_port(port: u16, timeout: Duration) {
     })
     .await;
 }
+
+/// Runs `command` to its end with no input and its output captured; a run that takes longer
+/// than `limit` is killed (by its pid, as the child is dropped) and fails the test.
+pub async fn run_bounded(
+    command: &mut tokio::process::Command,
+    limit: std::time::Duration,
+) -> std::process::Output {
+    let program = format!("{:?}", command.as_std().get_program());
+    let child = command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program} runs (./scripts/test installs it): {e}"));
+    match tokio::time::timeout(limit, child.wait_with_output()).await {
+        Ok(output) => output.expect("the child's output is read"),
+        Err(_) => panic!("{program} did not finish within {limit:?}"),
+    }
+}

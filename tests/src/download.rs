@@ -109,6 +109,18 @@ impl DownloadServer {
         }
     }
 
+    /// A server whose replay store is `redis` under a fresh key prefix, failing closed when Redis
+    /// takes longer than 200 ms.
+    pub async fn spawn_on_redis(redis: &crate::redis::RedisServer) -> Self {
+        let (url, prefix) = (redis.url(), crate::redis::RedisServer::prefix());
+        Self::spawn_with(move |config| {
+            config.replay = url;
+            config.replay_prefix = prefix;
+            config.replay_timeout_ms = 200;
+        })
+        .await
+    }
+
     /// Another instance over the same files and keys with the same config (the Redis tests run
     /// several behind one replay store).
     pub async fn spawn_peer(&self) -> Self {
@@ -207,8 +219,32 @@ impl DownloadServer {
             .expect("request completes")
     }
 
+    /// Waits (bounded) until `/readyz` says `want`.
+    /// Waits (bounded) until `/readyz` says `want`.
+    pub async fn wait_ready(&self, want: u16) {
+        let what = format!("/readyz answers {want}");
+        crate::eventually(std::time::Duration::from_secs(10), &what, || async {
+            self.get_path("/readyz").await.status() == want
+        })
+        .await;
+    }
+
     pub async fn metrics(&self) -> String {
         self.get_path("/metrics").await.text().await.unwrap()
+    }
+
+    /// The value of one series of `/metrics`, named as printed (`name` or `name{label="..."}`).
+    pub async fn metric(&self, series: &str) -> u64 {
+        let metrics = self.metrics().await;
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("/metrics has no {series}:\n{metrics}"))
+    }
+
+    /// `download_bytes_sent_total`: body bytes this instance has sent for downloads.
+    pub async fn bytes_sent(&self) -> u64 {
+        self.metric("download_bytes_sent_total").await
     }
 
     pub fn files_dir(&self) -> &Path {
@@ -226,6 +262,23 @@ pub async fn wait_past_epoch(replay: &ReplayStore) {
         || async { matches!(replay.epoch().await, Ok(epoch) if shared::time::now_secs() >= epoch) },
     )
     .await;
+}
+
+/// `len` bytes that differ from place to place (`seed` picks which), so a byte served at the
+/// wrong offset is never mistaken for the right one.
+pub fn sample_bytes(len: usize, seed: u64) -> Vec<u8> {
+    // SplitMix64: a few lines instead of a dependency, and fast enough for tens of megabytes.
+    let mut state = seed;
+    let mut bytes = Vec::with_capacity(len + 8);
+    while bytes.len() < len {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        bytes.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+    }
+    bytes.truncate(len);
+    bytes
 }
 
 pub fn client() -> reqwest::Client {

@@ -2,6 +2,8 @@
 //! temp dir, and offers one method per endpoint. Logs stay silent unless `TEST_LOG` is set.
 
 pub mod app;
+pub mod chromium;
+pub mod cut_proxy;
 pub mod download;
 
 pub use download::{DownloadServer, ServerFiles};

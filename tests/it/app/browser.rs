@@ -2,53 +2,11 @@
 //! in through the form, uploads, clicks Download, finds the file in its download folder, and
 //! sees the readable "already used" page when it opens the used link again.
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use integration_tests::app::AppServer;
-use integration_tests::procs::{ChildGuard, free_port, wait_for_port};
-use serde_json::{Value, json};
-use std::path::Path;
-use std::process::{Command, Stdio};
+use integration_tests::chromium::{open_browser, start_chromedriver};
+use serde_json::Value;
 use std::time::Duration;
-
-/// Starts chromedriver on a free port and waits (bounded) until it accepts connections.
-async fn start_chromedriver() -> (ChildGuard, u16) {
-    let port = free_port();
-    let child = Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver is installed (Debian package chromium-driver; ./scripts/test installs it)");
-    let guard = ChildGuard(child);
-    wait_for_port(port, Duration::from_secs(10)).await;
-    (guard, port)
-}
-
-async fn open_browser(port: u16, profile: &Path, downloads: &Path) -> Client {
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", format!("--user-data-dir={}", profile.display()),
-            ],
-            "prefs": {
-                "download.default_directory": downloads.to_string_lossy(),
-                "download.prompt_for_download": false,
-                "download.directory_upgrade": true,
-            },
-        }),
-    );
-    ClientBuilder::rustls()
-        .expect("rustls client")
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("a WebDriver session with Chromium")
-}
 
 /// Polls (bounded) until `check` holds for the page source.
 async fn wait_for_page(browser: &Client, what: &str, check: impl Fn(&str) -> bool) -> String {

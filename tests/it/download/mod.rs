@@ -1,5 +1,6 @@
 //! The download server (Server B) against contract v1.
 
+mod clients;
 mod forge;
 mod grant_rules;
 mod grants;

@@ -6,22 +6,11 @@ use integration_tests::redis::RedisServer;
 use std::time::Duration;
 
 async fn spawn_on(redis: &RedisServer) -> DownloadServer {
-    let (url, prefix) = (redis.url(), RedisServer::prefix());
-    DownloadServer::spawn_with(move |config| {
-        config.replay = url;
-        config.replay_prefix = prefix;
-        config.replay_timeout_ms = 200;
-    })
-    .await
+    DownloadServer::spawn_on_redis(redis).await
 }
 
-/// Waits (bounded) until `/readyz` says `want`.
 async fn wait_ready(server: &DownloadServer, want: u16) {
-    let what = format!("/readyz answers {want}");
-    integration_tests::eventually(Duration::from_secs(10), &what, || async {
-        server.get_path("/readyz").await.status() == want
-    })
-    .await;
+    server.wait_ready(want).await;
 }
 
 /// Waits until the clock has passed the store's current epoch, so fresh tokens are accepted.
