@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 CLIENT_BOUND_CORES = 0.5  # a peer using less was waiting on wrk, which shares the machine
+BUSY_LOAD = 1.0  # a 1-minute load average from this up before the run: others were running
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,8 @@ def print_machine(run: Run) -> None:
     print("     measured from /proc (user + system, all threads and worker processes)")
     print(f"download-server: --read-chunk {m['read_chunk']}, log at info to a file;"
           " nginx: sendfile, access log to a file")
+    if "loadavg_start" in m:
+        print(f"load average (1 min) at the start: {m['loadavg_start']}")
 
 
 def case_line(case: Case) -> str:
@@ -316,6 +319,12 @@ def report(run: Run) -> tuple[list[str], dict]:
         note = f" ({target.note})" if target.note else ""
         out.append(f"  {'met   ' if target.met else 'MISSED'} {target.label}: "
                    f"{target.measured:.2f}{target.unit}{note}")
+    # Only the load before the first measurement says whether others were running: later, the
+    # run's own wrk, servers and curl clients are in it.
+    start = run.machine.get("loadavg_start")
+    if start is not None and start >= BUSY_LOAD:
+        out.append(f"WARNING: the machine was busy when the run began (1-minute load {start}):"
+                   " other work shared the cores, so these figures say little")
     warned = [c.name for c in run.cases.values() if c.non2xx or c.connect_errors or c.read_errors or c.timeouts]
     if warned:
         out.append(f"WARNING: errors or non-2xx answers in {', '.join(warned)}")
