@@ -162,16 +162,21 @@ def criterion_mean_ns(path: Path) -> float:
 
 
 def jti_figures(path: Path) -> dict[str, float]:
-    """The `JTI_MEMORY key=value ...` line the jti_memory bench prints."""
+    """The `JTI_MEMORY key=value ...` and `GRANT_MEMORY key=value ...` lines the jti_memory bench
+    prints (the second one's keys prefixed `grant_`)."""
     try:
         lines = path.read_text().splitlines()
     except FileNotFoundError:
         sys.exit(f"report: {path} is missing (run without BENCH_SKIP_CRITERION=1 once)")
+    figures: dict[str, float] = {}
     for line in lines:
-        if line.startswith("JTI_MEMORY "):
-            pairs = (item.split("=", 1) for item in line.split()[1:])
-            return {key: float(value) for key, value in pairs}
-    sys.exit(f"report: no JTI_MEMORY line in {path}")
+        for marker, prefix in (("JTI_MEMORY ", ""), ("GRANT_MEMORY ", "grant_")):
+            if line.startswith(marker):
+                pairs = (item.split("=", 1) for item in line.split()[1:])
+                figures.update({prefix + key: float(value) for key, value in pairs})
+    if "bytes_per_jti" not in figures:
+        sys.exit(f"report: no JTI_MEMORY line in {path}")
+    return figures
 
 
 def ratio(a: float, b: float) -> float:
@@ -307,6 +312,9 @@ def report(run: Run) -> tuple[list[str], dict]:
     targets.append(per_jti)
     out.append(f"memory: {jti['bytes_per_jti']:.2f} bytes per live jti at {jti['live']:,.0f}"
                f" (heap, exact; RSS {jti['rss_bytes_per_jti']:.2f}) ({per_jti.verdict()})")
+    if "grant_bytes_per_grant" in jti:
+        out.append(f"memory: {jti['grant_bytes_per_grant']:.0f} bytes per open grant"
+                   f" ({jti['grant_grants']:,.0f} open, heap, exact)")
 
     pairs = run.machine["redis_pairs"]
     redis = [run.case(f"ds_redis_1k_w1_r{k}").rps for k in range(1, pairs + 1)]
