@@ -201,7 +201,7 @@ impl ResponseError for AppError {
 pub fn log(error: &AppError) {
     match error {
         AppError::Internal(cause) => {
-            tracing::error!(error = format!("{cause:#}"), "request failed")
+            tracing::error!(error = format!("{cause:#}"), "request failed");
         }
         other => tracing::debug!(code = other.presentation().code, "request refused"),
     }

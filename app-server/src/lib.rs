@@ -5,7 +5,6 @@
 //! configuration, `Application`, the `user add` command, key publishing, the input types of
 //! `domain`, and the database opener with the throttle's counting statement (tested on a real
 //! PostgreSQL). Everything else is private to the crate.
-#![forbid(unsafe_code)]
 
 mod access_log;
 mod auth;

@@ -1,5 +1,4 @@
 //! `app-server`: parses the command line, starts logging, then serves or runs a command.
-#![forbid(unsafe_code)]
 
 use app_server::Application;
 use app_server::cli::{Cli, Command, UserAction, add_user};
@@ -20,7 +19,7 @@ async fn main() -> anyhow::Result<()> {
             Application::build(cli.config)
                 .await?
                 .run_until_stopped()
-                .await?
+                .await?;
         }
     }
     Ok(())

@@ -3,7 +3,6 @@
 //! by a counting global allocator; RSS is read from /proc for comparison.
 //!
 //! `cargo bench -p download-server --bench jti_memory [-- --rate N --seconds S]`
-#![forbid(unsafe_code)]
 
 use download_server::replay::{GrantPolicy, Joined, MemoryReplayStore, StreamRequest};
 use shared::Jti;

@@ -1,7 +1,6 @@
 //! The common one-request download's replay-store work through `ReplayStore` (the enum the
 //! handler calls): open the grant, close it spent. In memory, and in a real `redis-server`
 //! started on a free loopback port (two round trips).
-#![forbid(unsafe_code)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use download_server::replay::{GrantPolicy, Joined, ReplayOptions, ReplayStore, StreamRequest};
@@ -91,7 +90,7 @@ fn memory(c: &mut Criterion) {
     let mut group = c.benchmark_group("replay_consume");
     group.throughput(Throughput::Elements(1));
     group.bench_function("memory", |b| {
-        b.iter_custom(|iters| consume_fresh(&runtime, &store, iters))
+        b.iter_custom(|iters| consume_fresh(&runtime, &store, iters));
     });
     group.finish();
 }
@@ -120,7 +119,7 @@ fn redis(c: &mut Criterion) {
     let mut group = c.benchmark_group("replay_consume");
     group.throughput(Throughput::Elements(1));
     group.bench_function("redis", |b| {
-        b.iter_custom(|iters| consume_fresh(&runtime, &store, iters))
+        b.iter_custom(|iters| consume_fresh(&runtime, &store, iters));
     });
     group.finish();
 }

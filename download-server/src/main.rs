@@ -1,5 +1,4 @@
 //! `download-server`: parse the config, start logging, build, serve until SIGTERM/SIGINT.
-#![forbid(unsafe_code)]
 
 use clap::Parser;
 use download_server::{Application, Config};

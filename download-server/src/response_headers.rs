@@ -51,8 +51,7 @@ fn content_type(
     mime_guess::from_path(name.as_str())
         .first()
         .or_else(|| mime_guess::from_path(meta.location.as_ref()).first())
-        .map(|m| m.to_string())
-        .unwrap_or_else(|| "application/octet-stream".to_owned())
+        .map_or_else(|| "application/octet-stream".to_owned(), |m| m.to_string())
 }
 
 /// object_store hands out ETags quoted (S3, local files); accept those that are valid

@@ -1,7 +1,6 @@
 //! `cargo run --release -p local`: the whole system on embedded defaults in one data dir
 //! (SQLite, signing key + JWKS, a files folder, an in-memory replay store): the app server and
 //! the download server in one process, a demo account, and Ctrl-C stops both.
-#![forbid(unsafe_code)]
 
 use anyhow::Context;
 use clap::Parser;
@@ -87,9 +86,10 @@ async fn ensure_demo_account(config: &app_server::Config) -> anyhow::Result<Stri
             write_private(&password_file, &password)?;
             Ok(password)
         }
-        None => Ok(std::fs::read_to_string(&password_file)
-            .map(|p| p.trim().to_owned())
-            .unwrap_or_else(|_| "(set on an earlier run; see demo-password.txt)".into())),
+        None => Ok(std::fs::read_to_string(&password_file).map_or_else(
+            |_| "(set on an earlier run; see demo-password.txt)".into(),
+            |p| p.trim().to_owned(),
+        )),
     }
 }
 

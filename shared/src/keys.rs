@@ -65,6 +65,7 @@ impl SigningKey {
         pem_encode(&self.pkcs8_der)
     }
 
+    /// Reads a JWKS file.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let pem = std::fs::read_to_string(path)
             .with_context(|| format!("reading signing key {}", path.display()))?;
@@ -96,14 +97,17 @@ impl SigningKey {
         Ok((key, true))
     }
 
+    /// The key id (its RFC 7638 thumbprint).
     pub fn kid(&self) -> &str {
         &self.kid
     }
 
+    /// The key in jsonwebtoken's form, for signing.
     pub fn encoding_key(&self) -> &EncodingKey {
         &self.encoding
     }
 
+    /// The public half, as a JWK.
     pub fn public_jwk(&self) -> PublicJwk {
         PublicJwk::ed25519(&self.public)
     }
@@ -128,16 +132,23 @@ impl fmt::Debug for SigningKey {
 /// One public key as published in a JWKS.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublicJwk {
+    /// Key type: `OKP`.
     pub kty: String,
+    /// Curve: `Ed25519`.
     pub crv: String,
+    /// The 32-byte public key, base64url without padding.
     pub x: String,
+    /// Key id: the RFC 7638 thumbprint.
     pub kid: String,
+    /// The one algorithm this key verifies: `EdDSA`.
     pub alg: String,
     #[serde(rename = "use")]
+    /// Public key use: `sig`.
     pub use_: String,
 }
 
 impl PublicJwk {
+    /// The JWK of an Ed25519 public key, with its thumbprint as `kid`.
     pub fn ed25519(public: &[u8; 32]) -> Self {
         PublicJwk {
             kty: "OKP".into(),
@@ -153,10 +164,12 @@ impl PublicJwk {
 /// A JSON Web Key Set of public keys.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublicJwks {
+    /// The keys, the one that signs now first.
     pub keys: Vec<PublicJwk>,
 }
 
 impl PublicJwks {
+    /// The JWKS as indented JSON.
     pub fn to_json_pretty(&self) -> String {
         serde_json::to_string_pretty(self).expect("a JWKS always serializes")
     }

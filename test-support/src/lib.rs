@@ -2,7 +2,6 @@
 //! chromedriver, the server binaries): free loopback ports, child processes killed on drop, a
 //! throwaway CA, and bounded polling. Depends on no server, so the servers' own tests and
 //! benches can use it as well as `integration-tests`.
-#![forbid(unsafe_code)]
 
 pub mod eventually;
 pub mod openssl;

@@ -154,7 +154,7 @@ async fn relay(mut client: TcpStream, upstream: SocketAddr, shared: Arc<Shared>)
         let _ = forward_requests(&mut from_client, &mut to_server, &shared).await;
         let _ = to_server.shutdown().await;
         // The response may go on after the client half-closed; the other branch ends the relay.
-        std::future::pending::<()>().await
+        std::future::pending::<()>().await;
     };
     let responses = async {
         let mut buffer = vec![0u8; 16 * 1024];

@@ -87,7 +87,7 @@ impl Pool {
 
     /// Waits for the connections to close.
     pub async fn close(&self) {
-        on_pool!(self, |p| p.close().await)
+        on_pool!(self, |p| p.close().await);
     }
 }
 

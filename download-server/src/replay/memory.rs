@@ -69,7 +69,9 @@ impl MemoryReplayStore {
     }
 
     fn grants(&self) -> MutexGuard<'_, HashMap<u128, Grant, BuildHasherDefault<JtiHasher>>> {
-        self.grants.lock().unwrap_or_else(|p| p.into_inner())
+        self.grants
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Opens the token's grant or joins it, as one step: of any number of concurrent first
@@ -174,7 +176,10 @@ impl MemoryReplayStore {
 
     /// Adds `jti` to the ring: whether it was not there yet.
     fn consume_at(&self, jti: &Jti, exp: i64, now: i64) -> Result<bool, ReplayUnavailable> {
-        let mut slot = self.slot(exp).lock().unwrap_or_else(|p| p.into_inner());
+        let mut slot = self
+            .slot(exp)
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if slot.exp != exp {
             if slot.exp != EMPTY && slot.exp > exp {
                 // A later second owns the slot: this token's window is long gone. Refuse.
@@ -193,12 +198,18 @@ impl MemoryReplayStore {
     }
 
     fn is_used(&self, jti: &Jti, exp: i64) -> Result<bool, ReplayUnavailable> {
-        let slot = self.slot(exp).lock().unwrap_or_else(|p| p.into_inner());
+        let slot = self
+            .slot(exp)
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         Ok(slot.exp > exp || (slot.exp == exp && slot.ids.contains(&jti.as_u128())))
     }
 
     fn release(&self, jti: &Jti, exp: i64) {
-        let mut slot = self.slot(exp).lock().unwrap_or_else(|p| p.into_inner());
+        let mut slot = self
+            .slot(exp)
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if slot.exp == exp {
             slot.ids.remove(&jti.as_u128());
         }
@@ -211,8 +222,10 @@ impl MemoryReplayStore {
         // Redis, where the grant stays until a request finds it ended).
         self.grants()
             .retain(|_, grant| !grant.ended(&self.policy, now - ENDED_GRACE_SECS));
-        for slot in self.slots.iter() {
-            let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+        for slot in &self.slots {
+            let mut slot = slot
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if slot.exp != EMPTY && slot.exp + self.retain_after_exp < now {
                 slot.exp = EMPTY;
                 slot.ids = HashSet::default();
@@ -229,7 +242,12 @@ impl MemoryReplayStore {
     pub fn len(&self) -> usize {
         self.slots
             .iter()
-            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).ids.len())
+            .map(|s| {
+                s.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .ids
+                    .len()
+            })
             .sum()
     }
 
@@ -403,7 +421,7 @@ mod tests {
                     let (store, jti) = (&store, &jti);
                     s.spawn(move || {
                         let joined = store.join(&request(jti, now + 60, id, now)).unwrap();
-                        matches!(joined, Joined::Lease { .. }) as usize
+                        usize::from(matches!(joined, Joined::Lease { .. }))
                     })
                 })
                 .collect();

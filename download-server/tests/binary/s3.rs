@@ -19,11 +19,10 @@ fn s3s_fs_binary() -> std::path::PathBuf {
     if let Ok(path) = std::env::var("S3S_FS") {
         return path.into();
     }
-    let home = std::env::var("CARGO_HOME")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| {
-            std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cargo")
-        });
+    let home = std::env::var("CARGO_HOME").map_or_else(
+        |_| std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cargo"),
+        std::path::PathBuf::from,
+    );
     let candidate = home.join("bin/s3s-fs");
     assert!(
         candidate.exists(),

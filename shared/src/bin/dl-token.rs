@@ -1,5 +1,4 @@
 //! `dl-token`: generate an Ed25519 key pair with its JWKS, and mint tokens for tests and load tests.
-#![forbid(unsafe_code)]
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};

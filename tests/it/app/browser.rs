@@ -65,7 +65,7 @@ async fn a_person_signs_in_uploads_and_downloads_once_in_a_real_browser() {
     let (profile, downloads) = (work.path().join("profile"), work.path().join("downloads"));
     std::fs::create_dir_all(&downloads).unwrap();
     let upload = work.path().join("browser-upload.txt");
-    let bytes: Vec<u8> = (0..200_000u32).flat_map(|i| i.to_le_bytes()).collect();
+    let bytes: Vec<u8> = (0..200_000u32).flat_map(u32::to_le_bytes).collect();
     std::fs::write(&upload, &bytes).unwrap();
 
     let (_driver, port) = start_chromedriver().await;
@@ -132,10 +132,7 @@ async fn a_person_signs_in_uploads_and_downloads_once_in_a_real_browser() {
         let saved = downloads.join("browser-upload.txt");
         let mut landed = false;
         for _ in 0..300 {
-            if std::fs::read(&saved)
-                .map(|got| got == bytes)
-                .unwrap_or(false)
-            {
+            if std::fs::read(&saved).is_ok_and(|got| got == bytes) {
                 landed = true;
                 break;
             }

@@ -183,9 +183,8 @@ async fn a_wrong_database_password_is_a_start_up_error_that_does_not_show_it() {
     let printed = format!("{config:?}");
     assert!(!printed.contains("not-the-password"), "{printed}");
 
-    let error = match app_server::Application::build(config).await {
-        Ok(_) => panic!("the app server started with a wrong database password"),
-        Err(error) => error,
+    let Err(error) = app_server::Application::build(config).await else {
+        panic!("the app server started with a wrong database password")
     };
     let shown = format!("{error:#} / {error:?}");
     assert!(shown.contains("PostgreSQL"), "{shown}");
@@ -367,8 +366,9 @@ async fn postgres_schema(db: &sqlx::PgPool) -> Schema {
     for (table, index, unique, definition) in indexes {
         let columns = definition
             .rsplit_once(" (")
-            .map(|(_, columns)| columns.trim_end_matches(')'))
-            .unwrap_or(&definition)
+            .map_or(definition.as_str(), |(_, columns)| {
+                columns.trim_end_matches(')')
+            })
             .to_owned();
         let unique = if unique { "unique " } else { "" };
         schema.insert(format!("{table} {unique}index {index} ({columns})"));
