@@ -1,16 +1,22 @@
-//! Test harness for the programs tests start beside the servers (Redis, PostgreSQL, openssl,
-//! chromedriver, the server binaries): free loopback ports, child processes killed on drop, a
+//! Test harness for the programs tests start beside the servers (Redis, PostgreSQL, nginx, Caddy,
+//! openssl, chromedriver, the server binaries): free loopback ports, child processes killed on drop, a
 //! throwaway CA, and bounded polling. Depends on no server, so the servers' own tests and
 //! benches can use it as well as `integration-tests`.
 
+pub mod caddy;
+pub mod deploy;
 pub mod eventually;
+pub mod nginx;
 pub mod openssl;
 pub mod postgres;
 pub mod procs;
 pub mod redis;
 pub mod tls;
 
+pub use caddy::CaddyServer;
+pub use deploy::Template;
 pub use eventually::{eventually, eventually_blocking};
+pub use nginx::NginxServer;
 pub use postgres::PostgresServer;
 pub use procs::{ChildGuard, free_port};
 pub use redis::RedisServer;

@@ -6,10 +6,9 @@
 //! `postgres` system user the package creates, and the temp dir is handed to it.
 
 use crate::procs::{ChildGuard, free_port};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tempfile::TempDir;
 
 pub struct PostgresServer {
@@ -190,16 +189,7 @@ impl Drop for PostgresServer {
     /// Immediate shutdown (SIGQUIT), bounded; the guard kills whatever is left.
     fn drop(&mut self) {
         if let Some(mut guard) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-QUIT", &guard.0.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = guard.0.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            guard.stop_with("QUIT", Duration::from_secs(5));
         }
     }
 }
@@ -231,8 +221,7 @@ enum RunAs {
 
 impl RunAs {
     fn detect() -> Self {
-        let uid = std::fs::metadata("/proc/self").expect("/proc/self").uid();
-        if uid != 0 {
+        if !crate::procs::running_as_root() {
             return RunAs::Me;
         }
         let passwd = std::fs::read_to_string("/etc/passwd").unwrap();

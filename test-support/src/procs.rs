@@ -17,11 +17,43 @@ pub fn free_port() -> u16 {
 /// Kills and reaps a child process when dropped.
 pub struct ChildGuard(pub std::process::Child);
 
+impl ChildGuard {
+    /// Whether this process runs as root (CI does): servers that drop privileges then need to be
+    /// told whom to run as.
+    pub fn running_as_root() -> bool {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata("/proc/self").expect("/proc/self").uid() == 0
+    }
+
+    /// Sends signal `name` and waits (bounded by `grace`) until the child exits; whatever is
+    /// left is killed when the guard drops.
+    pub fn stop_with(&mut self, name: &str, grace: Duration) {
+        let _ = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.0.id().to_string())
+            .status();
+        let deadline = std::time::Instant::now() + grace;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
 impl Drop for ChildGuard {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Whether this process runs as root (CI does): servers that drop privileges then need to be
+/// told whom to run as, or that they may stay root.
+pub fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").expect("/proc/self").uid() == 0
 }
 
 /// Sends signal `name` (`TERM`, `STOP`, ...) to `pid`, with the `kill` command.
@@ -38,6 +70,23 @@ pub fn signal(name: &str, pid: u32) {
 pub async fn wait_for_port(port: u16, timeout: Duration) {
     crate::eventually(timeout, &format!("port {port} opens"), || {
         tokio::net::TcpStream::connect(("127.0.0.1", port))
+    })
+    .await;
+}
+
+/// Waits (up to `timeout`) until `child`, a server called `name`, accepts TCP connections on
+/// `address`; if it exits first, fails the test with what `log` then says.
+pub async fn wait_until_accepting(
+    child: &mut ChildGuard,
+    address: std::net::SocketAddr,
+    timeout: Duration,
+    name: &str,
+    log: impl Fn() -> String,
+) {
+    crate::eventually(timeout, &format!("{name} accepts connections"), || {
+        let exited = child.0.try_wait().unwrap();
+        assert!(exited.is_none(), "{name} exited: {}", log());
+        tokio::net::TcpStream::connect(address)
     })
     .await;
 }
