@@ -12,7 +12,7 @@ use crate::negotiate::prefers_html;
 use crate::outcome::Outcome;
 use crate::problem::{DownloadError, Gone};
 use crate::range::{self, RangeRequest, Validators};
-use crate::replay::{Joined, Peeked, Refusal, ReplayStore, StreamRequest};
+use crate::replay::{Joined, Lease, Peeked, Refusal, ReplayStore, StreamRequest};
 use crate::response_headers::{content_headers, is_speculative, quoted_etag};
 use crate::store::{Store, storage_error};
 use crate::stream::{self, ByteStream};
@@ -189,6 +189,7 @@ async fn serve(
         start,
         want: end,
         stream: state.replay.new_stream_id(),
+        lease: Lease::Renewed,
         now,
     };
 
