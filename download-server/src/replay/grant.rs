@@ -250,11 +250,19 @@ impl Grant {
             Lease::Renewed => policy.lease(self.size),
         };
         if start < want {
-            stream.end = claims
-                .lease_end(&mut stream.fresh, start, want, &self.delivered, cap)
-                .ok_or(Refusal::Spent)?;
-            if lease == Lease::Whole && stream.end < want {
-                return Err(Refusal::Spent);
+            let mut claims = claims;
+            stream.end = start;
+            // A whole lease is the leases a renewed stream would take one after the other (bytes
+            // sent before, fresh bytes, ...), each reserving its part of the budget.
+            loop {
+                let end = claims
+                    .lease_end(&mut stream.fresh, stream.end, want, &self.delivered, cap)
+                    .ok_or(Refusal::Spent)?;
+                claims.available -= end - stream.end;
+                stream.end = end;
+                if lease == Lease::Renewed || end >= want {
+                    break;
+                }
             }
         }
         self.requests += 1;
@@ -449,6 +457,41 @@ mod tests {
         assert_eq!(POLICY.lease(1024 * MIB), 16 * MIB);
         assert_eq!(POLICY.lease(30 * MIB), MIB);
         assert_eq!(POLICY.lease(1024), LEASE_MIN);
+    }
+
+    #[test]
+    fn a_whole_lease_spans_bytes_sent_before_and_fresh_ones_within_the_allowance() {
+        let size = 10 * MIB;
+        let mut grant = Grant::open("e", size, &POLICY, 0);
+        // A proxy sent a range, then the whole object is asked for: the range goes out again.
+        let range = MIB..2 * MIB;
+        assert_eq!(
+            grant.join_as(1, "e", range, Lease::Whole, &POLICY, 0),
+            Ok(2 * MIB)
+        );
+        assert_eq!(grant.close(1, Sent::Count(MIB), 0), AfterClose::Open);
+        assert_eq!(
+            grant.join_as(2, "e", 0..size, Lease::Whole, &POLICY, 0),
+            Ok(size)
+        );
+        assert_eq!(grant.close(2, Sent::Count(size), 0), AfterClose::Spent);
+
+        // A resume from inside what a cut response sent.
+        let mut grant = Grant::open("e", size, &POLICY, 0);
+        assert_eq!(
+            grant.join_as(1, "e", 0..size, Lease::Whole, &POLICY, 0),
+            Ok(size)
+        );
+        assert_eq!(grant.close(1, Sent::Count(6 * MIB), 0), AfterClose::Open);
+        assert_eq!(
+            grant.join_as(2, "e", 5 * MIB..size, Lease::Whole, &POLICY, 0),
+            Ok(size)
+        );
+        // Sending 5 MiB again and the rest would exceed the allowance (4 MiB): refused whole.
+        assert_eq!(
+            grant.join_as(3, "e", MIB..size, Lease::Whole, &POLICY, 0),
+            Err(Refusal::Spent)
+        );
     }
 
     #[test]

@@ -158,10 +158,17 @@ local function join(g, id, etag, start, want, whole)
     cap = math.max(cap, policy.first_lease)
   end
   if start < want then
-    local finish, fresh = lease_end(claims, false, start, want, g.d, cap)
-    if not finish then return SPENT end
-    if whole and finish < want then return SPENT end
-    stream[3], stream[5] = finish, fresh
+    -- A whole lease is the leases a renewed stream would take one after the other, each
+    -- reserving its part of the budget. As Grant::join_as in grant.rs.
+    local pos, fresh = start, false
+    repeat
+      local finish
+      finish, fresh = lease_end(claims, fresh, pos, want, g.d, cap)
+      if not finish then return SPENT end
+      claims.available = claims.available - (finish - pos)
+      pos = finish
+    until not whole or pos >= want
+    stream[3], stream[5] = pos, fresh
   end
   g.q = g.q + 1
   g.l = now
