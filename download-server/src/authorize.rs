@@ -45,6 +45,9 @@ async fn check(req: &HttpRequest, state: &DownloadState) -> Result<Admitted, Dow
         .first_of(&["x-forwarded-method", "x-original-method"])
         .ok_or(DownloadError::MissingMethod)?;
     // Exactly a download URL: no query, nothing but `/d/{token}[/{name}]`.
+    if uri.contains(['?', '#']) {
+        return Err(DownloadError::BadUri);
+    }
     let token = download_token(uri).ok_or(DownloadError::BadUri)?;
     let head = match method {
         "GET" => false,
@@ -122,12 +125,16 @@ fn deny(error: &DownloadError) -> HttpResponse {
         "x-dl-object",
         "x-dl-content-type",
         "x-dl-content-disposition",
-        "x-dl-size",
         "x-dl-etag",
         "x-dl-content-range",
     ] {
         response.insert_header((name, HeaderValue::from_static("")));
     }
+    // A 416 names the object's size (`Content-Range: bytes */size`), which only this knows.
+    match error {
+        DownloadError::RangeNotSatisfiable(size) => response.insert_header(("x-dl-size", *size)),
+        _ => response.insert_header(("x-dl-size", HeaderValue::from_static(""))),
+    };
     if unavailable {
         response.insert_header((header::RETRY_AFTER, 2));
     }
