@@ -5,6 +5,7 @@ pub mod app;
 pub mod chromium;
 pub mod cut_proxy;
 pub mod download;
+pub mod proxies;
 
 pub use download::{DownloadServer, ServerFiles};
 // The process harness lives in `test-support`, shared with the servers' own tests.
