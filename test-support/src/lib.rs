@@ -11,6 +11,7 @@ pub mod openssl;
 pub mod postgres;
 pub mod procs;
 pub mod redis;
+pub mod s3;
 pub mod tls;
 
 pub use caddy::CaddyServer;
@@ -20,3 +21,4 @@ pub use nginx::NginxServer;
 pub use postgres::PostgresServer;
 pub use procs::{ChildGuard, free_port};
 pub use redis::RedisServer;
+pub use s3::S3Server;

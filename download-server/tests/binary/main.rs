@@ -1,7 +1,8 @@
 //! The real `download-server` binary, configured from the environment as operators run it,
-//! against the real programs it talks to (Redis, Redis over TLS, an S3-compatible server). One
-//! test binary with a module per concern, so the suite links once.
+//! against the real programs it talks to (Redis, Redis over TLS, an S3-compatible server, nginx
+//! in front). One test binary with a module per concern, so the suite links once.
 
+mod handoff_s3;
 mod lifecycle;
 mod redis_eviction;
 mod rediss;
