@@ -2,15 +2,12 @@
 //! shipped `deploy/nginx/handoff.conf`) with a presigned GET of the S3-compatible server
 //! (s3s-fs), which nginx fetches through its internal location and streams to the client.
 
-use crate::support::{Binary, keys};
-use object_store::aws::AmazonS3Builder;
-use object_store::path::Path;
-use object_store::{Attribute, Attributes, ObjectStore, PutOptions};
+use crate::support::{Binary, keys, put_with, s3_client};
+use object_store::{Attribute, Attributes};
 use shared::{Minter, ObjectPath};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use test_support::s3::{ACCESS_KEY, REGION, SECRET_KEY};
 use test_support::{NginxServer, S3Server, Template, eventually};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -97,15 +94,7 @@ impl Drop for Recorder {
 #[tokio::test]
 async fn nginx_streams_an_s3_object_from_the_presigned_hand_off_without_the_clients_credentials() {
     let s3 = S3Server::start(BUCKET).await;
-    let store = AmazonS3Builder::new()
-        .with_endpoint(&s3.endpoint)
-        .with_allow_http(true)
-        .with_bucket_name(BUCKET)
-        .with_region(REGION)
-        .with_access_key_id(ACCESS_KEY)
-        .with_secret_access_key(SECRET_KEY)
-        .build()
-        .unwrap();
+    let store = s3_client(&s3.endpoint, BUCKET);
     let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     let mut attributes = Attributes::new();
     attributes.insert(Attribute::ContentType, "application/vnd.test+data".into());
@@ -119,17 +108,7 @@ async fn nginx_streams_an_s3_object_from_the_presigned_hand_off_without_the_clie
     // A space and a percent sign: the key is escaped in the presigned URL, and again in the
     // redirect, and must reach the store as signed.
     let key = "tenant/u1/annual report 100%.dat";
-    store
-        .put_opts(
-            &Path::parse(key).unwrap(),
-            body.clone().into(),
-            PutOptions {
-                attributes,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    put_with(&store, key, body.clone(), attributes).await;
 
     let dir = tempfile::tempdir().unwrap();
     let (signing_key, jwks) = keys(dir.path());

@@ -1,10 +1,9 @@
 //! The download server against a real S3-compatible server (s3s-fs, installed by scripts/test),
 //! configured the way operators do it: `--store s3://bucket/prefix` plus AWS_* variables.
 
-use crate::support::{Binary, keys};
-use object_store::aws::AmazonS3Builder;
+use crate::support::{Binary, keys, put_with, s3_client};
 use object_store::path::Path;
-use object_store::{Attribute, Attributes, ObjectStore, ObjectStoreExt, PutOptions};
+use object_store::{Attribute, Attributes, ObjectStoreExt};
 use shared::{Minter, ObjectPath};
 use test_support::free_port;
 use test_support::s3::{ACCESS_KEY, SECRET_KEY, start_on as start_s3};
@@ -21,29 +20,11 @@ async fn objects_on_s3_are_served_once_with_ranges_and_their_stored_type() {
     let endpoint = format!("http://127.0.0.1:{port}");
 
     // Upload the way the app server would: under a prefix, with a content type.
-    let client = AmazonS3Builder::new()
-        .with_endpoint(&endpoint)
-        .with_allow_http(true)
-        .with_bucket_name(BUCKET)
-        .with_region("us-east-1")
-        .with_access_key_id(ACCESS_KEY)
-        .with_secret_access_key(SECRET_KEY)
-        .build()
-        .unwrap();
+    let client = s3_client(&endpoint, BUCKET);
     let body: Vec<u8> = (0..200_000u32).map(|i| (i % 239) as u8).collect();
     let mut attributes = Attributes::new();
     attributes.insert(Attribute::ContentType, "application/vnd.test+data".into());
-    client
-        .put_opts(
-            &Path::parse("tenant/u1/report.dat").unwrap(),
-            body.clone().into(),
-            PutOptions {
-                attributes,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    put_with(&client, "tenant/u1/report.dat", body.clone(), attributes).await;
 
     let (key, jwks) = keys(dir.path());
     let env = [

@@ -1,6 +1,9 @@
 //! Starting the binary from a test: a key with its JWKS, the process on a free port with its
 //! output in a log file, and a bounded stop.
 
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path as ObjectKey;
+use object_store::{Attributes, ObjectStore, PutOptions};
 use shared::SigningKey;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
@@ -78,4 +81,30 @@ impl Binary {
         .await;
         (exit, std::fs::read_to_string(self.log.path()).unwrap())
     }
+}
+
+/// A client of the test S3 server at `endpoint`, uploading as the app server would.
+pub fn s3_client(endpoint: &str, bucket: &str) -> AmazonS3 {
+    use test_support::s3::{ACCESS_KEY, REGION, SECRET_KEY};
+    AmazonS3Builder::new()
+        .with_endpoint(endpoint)
+        .with_allow_http(true)
+        .with_bucket_name(bucket)
+        .with_region(REGION)
+        .with_access_key_id(ACCESS_KEY)
+        .with_secret_access_key(SECRET_KEY)
+        .build()
+        .unwrap()
+}
+
+/// Uploads `body` as `key` with `attributes` (its content type and the like).
+pub async fn put_with(store: &AmazonS3, key: &str, body: Vec<u8>, attributes: Attributes) {
+    let options = PutOptions {
+        attributes,
+        ..PutOptions::default()
+    };
+    store
+        .put_opts(&ObjectKey::parse(key).unwrap(), body.into(), options)
+        .await
+        .unwrap();
 }
