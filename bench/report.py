@@ -3,12 +3,14 @@
 
     bench/report.py machine RECORDS          # the header: machine and settings
     bench/report.py case RECORDS             # one line for the last wrk case recorded
+    bench/report.py handoff RECORDS          # nginx hand-off vs nginx static only
     bench/report.py report RECORDS [--json OUT] [--markdown]
                                              # every figure and its ratio to the targets
 
 Record kinds: `machine` (cores, clock ticks, versions, knobs), `criterion` (the path of an
 estimates.json), `jti_memory` (the path of the bench's output), `wrk` (one case: walk.lua's
-summary and the server's CPU ticks over it), `slow_downloads` (RSS before and while in flight).
+summary and the server's CPU ticks over it), `slow_downloads` (RSS before and while in flight). A `wrk` record's `behind_cpu_ticks` is the CPU
+of the server behind the one measured (the download server behind nginx in hand-off mode).
 Standard library only, so bench/run needs nothing beyond python3.
 """
 from __future__ import annotations
@@ -40,6 +42,7 @@ class Case:
     p99_us: int
     server_cpu_ticks: int
     clk_tck: int
+    behind_cpu_ticks: int = 0
 
     @property
     def seconds(self) -> float:
@@ -61,6 +64,15 @@ class Case:
     @property
     def cpu_us_per_request(self) -> float:
         return self.cores / self.rps * 1e6
+
+    @property
+    def behind_cpu_us_per_request(self) -> float:
+        return self.behind_cpu_ticks / self.clk_tck / self.seconds / self.rps * 1e6
+
+    @property
+    def behind_share(self) -> float:
+        """The server behind's part of the CPU both servers used."""
+        return ratio(self.behind_cpu_ticks, self.server_cpu_ticks + self.behind_cpu_ticks)
 
     @property
     def client_bound(self) -> bool:
@@ -142,6 +154,7 @@ def load(path: Path) -> Run:
             run.cases[record["case"]] = Case(
                 name=record["case"],
                 server_cpu_ticks=record["server_cpu_ticks"],
+                behind_cpu_ticks=record.get("behind_cpu_ticks", 0),
                 clk_tck=run.machine["clk_tck"],
                 **wrk,
             )
@@ -217,6 +230,37 @@ def case_line(case: Case) -> str:
     return (f"{case.name:<28} {case.rps:9.0f} req/s {case.gbps:8.3f} GB/s  server CPU "
             f"{case.cores:5.2f} cores  p50 {case.p50_us:6d} us  p99 {case.p99_us:7d} us  "
             f"non-2xx {case.non2xx}")
+
+
+def handoff(run: Run) -> tuple[list[str], list[Target], dict]:
+    """nginx in hand-off mode in front of the download server against nginx static: the lines,
+    the target, the figures; nothing when the run did not measure it."""
+    if "handoff_1m" not in run.cases:
+        return [], [], {}
+    out: list[str] = []
+    figures: dict = {}
+    target = None
+    for size, label in (("1k", "1 KiB"), ("1m", "1 MiB")):
+        ho, static = run.case(f"handoff_{size}"), run.case(f"handoff_static_{size}")
+        if size == "1m":
+            target = Target("nginx hand-off 1 MiB req/s vs nginx static", ">=", 0.9,
+                            ratio(ho.rps, static.rps), note=bound_note(static))
+        verdict = f"; {target.verdict()}" if size == "1m" else ""
+        out.append(f"nginx hand-off, {label}: {ho.rps:.0f} req/s vs nginx static {static.rps:.0f}"
+                   f" (ratio {ratio(ho.rps, static.rps):.2f}{verdict}){client_bound_suffix(static)}")
+        out.append(f"  CPU per request: nginx {ho.cpu_us_per_request:.1f} us + download server"
+                   f" {ho.behind_cpu_us_per_request:.1f} us ({ho.behind_share:.0%} in the download"
+                   f" server); nginx static {static.cpu_us_per_request:.1f} us")
+        figures[size] = {
+            "rps": ho.rps,
+            "static_rps": static.rps,
+            "ratio": ratio(ho.rps, static.rps),
+            "nginx_cpu_us_per_request": ho.cpu_us_per_request,
+            "download_server_cpu_us_per_request": ho.behind_cpu_us_per_request,
+            "download_server_share": ho.behind_share,
+            "static_cpu_us_per_request": static.cpu_us_per_request,
+        }
+    return out, [target], figures
 
 
 def report(run: Run) -> tuple[list[str], dict]:
@@ -327,6 +371,10 @@ def report(run: Run) -> tuple[list[str], dict]:
                + " ".join(f"{r:.0f}/{m:.0f}" for r, m in zip(redis, memory)) + ")")
     out.append(f"  ratio {replay.measured:.2f} ({replay.verdict()})")
 
+    handoff_lines, handoff_targets, handoff_figures = handoff(run)
+    out.extend(handoff_lines)
+    targets.extend(handoff_targets)
+
     out.append("")
     out.append("targets:")
     for target in targets:
@@ -360,6 +408,7 @@ def report(run: Run) -> tuple[list[str], dict]:
         },
         "per_workers": per_workers,
         "redis_replay": {"redis_rps": redis, "memory_rps": memory, "ratio_of_means": replay.measured},
+        "handoff": handoff_figures,
         "cases": {name: case.summary() for name, case in run.cases.items()},
         "targets": [target.summary() for target in targets],
     }
@@ -378,7 +427,7 @@ def markdown(results: dict) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["machine", "case", "report"])
+    parser.add_argument("command", choices=["machine", "case", "handoff", "report"])
     parser.add_argument("records", type=Path, help="the JSON-lines file bench/run writes")
     parser.add_argument("--json", type=Path, help="write the figures here (report only)")
     parser.add_argument("--markdown", action="store_true", help="also print the targets table")
@@ -395,6 +444,9 @@ def main() -> int:
         if case.non2xx:
             print(f"  WARNING: {case.name} had {case.non2xx} non-2xx answers"
                   " (too few tokens minted, or a failure)", file=sys.stderr)
+    elif args.command == "handoff":
+        lines, _, _ = handoff(run)
+        print("\n".join(lines) or "report: no hand-off cases recorded")
     else:
         lines, results = report(run)
         print()
