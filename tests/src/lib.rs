@@ -5,8 +5,10 @@ pub mod app;
 pub mod chromium;
 pub mod cut_proxy;
 pub mod download;
+pub mod edge;
 
 pub use download::{DownloadServer, ServerFiles};
+pub use edge::EdgeWorker;
 // The process harness lives in `test-support`, shared with the servers' own tests.
 pub use test_support::{PostgresServer, eventually, postgres, procs, redis, tls};
 
