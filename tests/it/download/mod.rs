@@ -1,6 +1,7 @@
 //! The download server (Server B) against contract v1.
 
 mod clients;
+mod edge;
 mod forge;
 mod grant_rules;
 mod grants;
