@@ -107,7 +107,7 @@ pub struct Config {
     /// Reverse proxies (comma-separated IPs or CIDRs) whose `X-Forwarded-For` names the client;
     /// from anyone else the header is ignored. Default: none, the TCP peer is the client.
     #[arg(long, env = "APP_TRUSTED_PROXIES", value_delimiter = ',')]
-    pub trusted_proxies: Vec<crate::trusted_proxies::TrustedProxy>,
+    pub trusted_proxies: Vec<server_kit::trusted_proxies::TrustedProxy>,
 
     /// Password hashes (Argon2id, 19 MiB each) computed at once, by logins, sign-ups and password
     /// changes together (default: two per core). Requests beyond wait in `--password-queue`.

@@ -22,8 +22,7 @@ pub mod startup;
 mod state;
 mod storage;
 mod time_fmt;
-mod trusted_proxies;
 
 pub use config::Config;
+pub use server_kit::trusted_proxies::TrustedProxy;
 pub use startup::{Application, publish_keys};
-pub use trusted_proxies::TrustedProxy;

@@ -6,7 +6,7 @@ use crate::auth::throttle::LoginThrottle;
 use crate::db::Pool;
 use crate::keys::KeyRing;
 use crate::storage::Store;
-use crate::trusted_proxies::TrustedProxies;
+use server_kit::trusted_proxies::TrustedProxies;
 use url::Url;
 
 pub struct AppState {

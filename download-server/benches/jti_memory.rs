@@ -4,7 +4,7 @@
 //!
 //! `cargo bench -p download-server --bench jti_memory [-- --rate N --seconds S]`
 
-use download_server::replay::{GrantPolicy, Joined, MemoryReplayStore, StreamRequest};
+use download_server::replay::{GrantPolicy, Joined, Lease, MemoryReplayStore, Sent, StreamRequest};
 use shared::Jti;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use std::alloc::System;
@@ -42,7 +42,7 @@ fn main() {
             let request = download(&jti, exp, now, store.new_stream_id(), 1024, 0, 1024);
             let joined = store.join(&request).expect("store answers");
             assert_eq!(joined, Joined::Lease { end: 1024 });
-            store.close(&jti, exp, request.stream, 1024, now);
+            store.close(&jti, exp, request.stream, Sent::Upto(1024), now);
         }
     }
     assert_eq!(
@@ -106,6 +106,7 @@ fn download(
         start,
         want,
         stream,
+        lease: Lease::Renewed,
         now,
     }
 }
@@ -135,7 +136,7 @@ fn open_grants(count: usize) {
                 .renew(&jti, first.stream, end, now)
                 .expect("a lone stream goes on");
         }
-        store.close(&jti, now + 120, first.stream, 100 << 20, now);
+        store.close(&jti, now + 120, first.stream, Sent::Upto(100 << 20), now);
         let resume = download(
             &jti,
             now + 120,

@@ -3,7 +3,9 @@
 //! started on a free loopback port (two round trips).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use download_server::replay::{GrantPolicy, Joined, ReplayOptions, ReplayStore, StreamRequest};
+use download_server::replay::{
+    GrantPolicy, Joined, Lease, ReplayOptions, ReplayStore, Sent, StreamRequest,
+};
 use shared::Jti;
 use std::process::Command;
 use std::sync::Arc;
@@ -71,12 +73,13 @@ fn consume_fresh(runtime: &tokio::runtime::Runtime, store: &ReplayStore, iters: 
                 start: 0,
                 want: 1024,
                 stream: store.new_stream_id(),
+                lease: Lease::Renewed,
                 now: iat,
             };
             let joined = store.join(&request).await.expect("store answers");
             assert_eq!(joined, Joined::Lease { end: 1024 });
             store
-                .close(jti, exp, request.stream, 1024, iat)
+                .close(jti, exp, request.stream, Sent::Upto(1024), iat)
                 .await
                 .expect("store answers");
         }

@@ -21,6 +21,14 @@ pub async fn access_log(
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
     let method = req.method().clone();
+    // The client: the TCP peer, or the forwarded client behind a trusted proxy.
+    let client = req
+        .app_data::<actix_web::web::Data<crate::serve::DownloadState>>()
+        .and_then(|state| {
+            crate::forwarded::Forwarded::of(req.request(), &state.trusted_proxies)
+                .client_ip(&state.trusted_proxies)
+        })
+        .map(tracing::field::display);
     let mut res = next.call(req).await?;
     security_headers(res.headers_mut());
     let extensions = res.request().extensions();
@@ -41,6 +49,7 @@ pub async fn access_log(
         target: "access",
         %method,
         route = &*route,
+        client,
         status = res.status().as_u16(),
         micros = started.elapsed().as_micros() as u64,
         jti,

@@ -6,7 +6,7 @@
 //! counted too; the grant's redundancy allowance absorbs them.)
 
 use crate::metrics::{InFlight, Metrics};
-use crate::replay::ReplayStore;
+use crate::replay::{ReplayStore, Sent};
 use crate::stream::ByteStream;
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -118,7 +118,7 @@ impl Drop for Leased {
         let (jti, exp, stream, written) = (self.jti, self.exp, self.stream, self.pos);
         let now = shared::time::now_secs();
         if let ReplayStore::Memory(memory) = &*self.replay {
-            memory.close(&jti, exp, stream, written, now);
+            memory.close(&jti, exp, stream, Sent::Upto(written), now);
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -127,7 +127,10 @@ impl Drop for Leased {
         };
         let replay = Arc::clone(&self.replay);
         runtime.spawn(async move {
-            if let Err(error) = replay.close(&jti, exp, stream, written, now).await {
+            if let Err(error) = replay
+                .close(&jti, exp, stream, Sent::Upto(written), now)
+                .await
+            {
                 tracing::warn!(%error, "could not close a download stream");
             }
         });

@@ -102,6 +102,29 @@ pub struct Config {
     #[arg(long, env = "DL_GRANT_REDUNDANCY_MIN", default_value_t = 4 * 1024 * 1024)]
     pub grant_redundancy_min: u64,
 
+    /// The only peers whose forwarded headers (`X-Forwarded-For`, `X-Forwarded-Uri`,
+    /// `X-Original-URI`, `X-Forwarded-Method`, `X-Original-Method`, `X-Request-Id`, `Forwarded`)
+    /// are read, and the only ones that get a hand-off or may call `/v1/authorize`: IPs or CIDRs,
+    /// comma-separated (e.g. `127.0.0.1,10.0.0.0/8`). Empty: nobody.
+    #[arg(long, env = "DL_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<server_kit::trusted_proxies::TrustedProxy>,
+
+    /// Hand-off mode: to a trusted proxy (nginx), a download is answered with an empty body and
+    /// `X-Accel-Redirect: PREFIX<object path>` (S3: `PREFIXs3/<host>/<path>?<presigned query>`)
+    /// for the proxy to serve itself, e.g. `/_dl/`.
+    #[arg(long, env = "DL_ACCEL_REDIRECT")]
+    pub accel_redirect: Option<String>,
+
+    /// Bearer keys of the edge workers allowed to call `POST /v1/redeem`: a file with one key per
+    /// line (several for rotation; blank lines and `#` comments ignored). Without it the
+    /// endpoint does not exist.
+    #[arg(long, env = "DL_EDGE_KEYS")]
+    pub edge_keys: Option<std::path::PathBuf>,
+
+    /// Seconds a presigned S3 URL handed to a proxy or an edge worker stays valid.
+    #[arg(long, env = "DL_PRESIGN_TTL", default_value_t = 60)]
+    pub presign_ttl: u32,
+
     /// See `--grant-redundancy-min`.
     #[arg(long, env = "DL_GRANT_REDUNDANCY_DIVISOR", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
     pub grant_redundancy_divisor: u64,

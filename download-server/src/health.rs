@@ -1,4 +1,4 @@
-//! Liveness, readiness and metrics endpoints.
+//! Liveness, readiness, metrics, and the public keys for edges.
 
 use crate::serve::DownloadState;
 use actix_web::http::header::{CACHE_CONTROL, HeaderValue};
@@ -32,4 +32,21 @@ pub async fn metrics(state: web::Data<DownloadState>) -> HttpResponse {
         .insert_header((CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(state.metrics.render())
+}
+
+/// `GET /.well-known/jwks.json`: the public keys this server trusts, for edge workers that verify
+/// links themselves (jose's `createRemoteJWKSet` wants exactly 200, no redirect). Always 200:
+/// no conditional answers, which some JWKS clients do not expect.
+pub async fn jwks(state: web::Data<DownloadState>) -> HttpResponse {
+    let published = state.verifier.keys().published();
+    HttpResponse::Ok()
+        .insert_header((
+            CACHE_CONTROL,
+            HeaderValue::from_static(
+                "public, max-age=300, stale-while-revalidate=60, stale-if-error=86400",
+            ),
+        ))
+        .insert_header((actix_web::http::header::ETAG, published.etag.as_str()))
+        .content_type("application/jwk-set+json")
+        .body(published.body.clone())
 }

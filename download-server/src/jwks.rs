@@ -25,18 +25,25 @@ pub type KeyMap = HashMap<String, VerifyingKey>;
 /// An Ed25519 public key, parsed once when the JWKS is read: verifying a token then costs the
 /// signature check alone, not a key parse and allocation per request.
 #[derive(Debug)]
-pub struct VerifyingKey(ParsedPublicKey);
+pub struct VerifyingKey {
+    parsed: ParsedPublicKey,
+    /// The key's bytes, for publishing it again (`/.well-known/jwks.json`).
+    raw: Vec<u8>,
+}
 
 impl VerifyingKey {
     pub fn ed25519(raw: &[u8]) -> Result<Self, String> {
         ParsedPublicKey::new(&ED25519, raw)
-            .map(VerifyingKey)
+            .map(|parsed| VerifyingKey {
+                parsed,
+                raw: raw.to_vec(),
+            })
             .map_err(|e| format!("not an Ed25519 public key: {e}"))
     }
 
     /// Whether `signature` is a valid Ed25519 signature of `message` under this key.
     pub fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
-        self.0.verify_sig(message, signature).is_ok()
+        self.parsed.verify_sig(message, signature).is_ok()
     }
 }
 
@@ -157,9 +164,42 @@ fn usable_key(value: &serde_json::Value) -> Result<(String, VerifyingKey), Strin
     Ok((kid.to_owned(), key))
 }
 
+/// The key set as this server publishes it to edges: a JWKS document and its ETag.
+pub struct PublishedJwks {
+    pub body: String,
+    pub etag: String,
+}
+
+impl PublishedJwks {
+    /// Exactly the keys in `keys`, as public JWKs in `kid` order (so the same set always gives
+    /// the same document and ETag); nothing but the public members.
+    fn of(keys: &KeyMap) -> Self {
+        let mut kids: Vec<&String> = keys.keys().collect();
+        kids.sort();
+        let keys: Vec<serde_json::Value> = kids
+            .into_iter()
+            .map(|kid| {
+                serde_json::json!({
+                    "kty": "OKP",
+                    "crv": "Ed25519",
+                    "x": URL_SAFE_NO_PAD.encode(&keys[kid].raw),
+                    "kid": kid,
+                    "alg": "EdDSA",
+                    "use": "sig",
+                })
+            })
+            .collect();
+        let body = serde_json::json!({ "keys": keys }).to_string();
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body.as_bytes());
+        let etag = format!("\"{}\"", URL_SAFE_NO_PAD.encode(&digest.as_ref()[..18]));
+        PublishedJwks { body, etag }
+    }
+}
+
 /// The live key set, swapped atomically on every successful re-read.
 pub struct KeyStore {
     keys: ArcSwap<KeyMap>,
+    published: ArcSwap<PublishedJwks>,
     source: JwksSource,
     http: reqwest::Client,
     last_unknown_kid_refresh: tokio::sync::Mutex<Option<Instant>>,
@@ -181,6 +221,7 @@ impl KeyStore {
         }
         tracing::info!(keys = keys.len(), ?source, "loaded public keys");
         Ok(Arc::new(KeyStore {
+            published: ArcSwap::from_pointee(PublishedJwks::of(&keys)),
             keys: ArcSwap::from_pointee(keys),
             source,
             http,
@@ -192,9 +233,15 @@ impl KeyStore {
         self.keys.load()
     }
 
+    /// The current keys as a JWKS document, for edges that verify links themselves.
+    pub fn published(&self) -> Arc<PublishedJwks> {
+        self.published.load_full()
+    }
+
     /// Re-reads the source; on failure the keys already loaded stay in use.
     pub async fn refresh(&self) -> anyhow::Result<()> {
         let keys = parse_jwks(&self.source.fetch(&self.http).await?)?;
+        self.published.store(Arc::new(PublishedJwks::of(&keys)));
         self.keys.store(Arc::new(keys));
         Ok(())
     }

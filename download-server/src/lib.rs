@@ -3,8 +3,12 @@
 //! object from object storage.
 
 mod access_log;
+mod admit;
+mod authorize;
 mod body;
 pub mod config;
+mod forwarded;
+mod handoff;
 mod health;
 pub mod jwks;
 mod metrics;
@@ -12,6 +16,7 @@ mod negotiate;
 mod outcome;
 mod problem;
 pub mod range;
+mod redeem;
 pub mod replay;
 mod response_headers;
 mod serve;

@@ -27,6 +27,9 @@ outcomes! {
     Served => "served",
     Partial => "partial",
     Head => "head",
+    HandedOff => "handed_off",
+    Authorized => "authorized",
+    Redeemed => "redeemed",
     InvalidToken => "invalid_token",
     Expired => "expired",
     AlreadyUsed => "already_used",
@@ -42,6 +45,13 @@ outcomes! {
     StorageUnavailable => "storage_unavailable",
     MethodNotAllowed => "method_not_allowed",
     NoSuchRoute => "no_such_route",
+    UntrustedProxy => "untrusted_proxy",
+    BadUri => "bad_uri",
+    MissingUri => "missing_uri",
+    MissingMethod => "missing_method",
+    UnsafeObject => "unsafe_object",
+    Unauthorized => "unauthorized",
+    BadRequest => "bad_request",
 }
 
 impl std::fmt::Display for Outcome {

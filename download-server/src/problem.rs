@@ -38,6 +38,24 @@ pub enum DownloadError {
     MethodNotAllowed,
     #[error("no such route")]
     NoSuchRoute,
+    /// A proxy endpoint called by a peer not in `--trusted-proxies`.
+    #[error("peer is not a trusted proxy")]
+    UntrustedProxy,
+    /// A forwarded URI that is not exactly a download URL.
+    #[error("the forwarded URI is not a download URL")]
+    BadUri,
+    #[error("no forwarded URI")]
+    MissingUri,
+    #[error("no forwarded method")]
+    MissingMethod,
+    /// An object path a proxy could not be trusted to use as a file path verbatim.
+    #[error("object path outside the characters a proxy may use verbatim")]
+    UnsafeObject,
+    /// No edge credential, or a wrong one.
+    #[error("missing or wrong edge credential")]
+    Unauthorized,
+    #[error("bad request: {0}")]
+    BadRequest(String),
 }
 
 /// Why a link is gone.
@@ -103,6 +121,13 @@ impl DownloadError {
             DownloadError::StorageUnavailable(_) => Outcome::StorageUnavailable,
             DownloadError::MethodNotAllowed => Outcome::MethodNotAllowed,
             DownloadError::NoSuchRoute => Outcome::NoSuchRoute,
+            DownloadError::UntrustedProxy => Outcome::UntrustedProxy,
+            DownloadError::BadUri => Outcome::BadUri,
+            DownloadError::MissingUri => Outcome::MissingUri,
+            DownloadError::MissingMethod => Outcome::MissingMethod,
+            DownloadError::UnsafeObject => Outcome::UnsafeObject,
+            DownloadError::Unauthorized => Outcome::Unauthorized,
+            DownloadError::BadRequest(_) => Outcome::BadRequest,
         }
     }
 
@@ -210,7 +235,57 @@ impl DownloadError {
                 "There is nothing here.",
                 None,
             ),
+            DownloadError::UntrustedProxy => p(
+                StatusCode::FORBIDDEN,
+                "Not a trusted proxy",
+                "Only the proxies this server was told to trust may call this endpoint.",
+                None,
+            ),
+            DownloadError::BadUri => p(
+                StatusCode::FORBIDDEN,
+                "Not a download URL",
+                "The forwarded URI is not a download link of this server.",
+                None,
+            ),
+            DownloadError::MissingUri => p(
+                StatusCode::FORBIDDEN,
+                "No forwarded URI",
+                "The proxy did not say which URI its client asked for \
+                 (X-Forwarded-Uri or X-Original-URI).",
+                None,
+            ),
+            DownloadError::MissingMethod => p(
+                StatusCode::FORBIDDEN,
+                "No forwarded method",
+                "The proxy did not say which method its client used \
+                 (X-Forwarded-Method or X-Original-Method).",
+                None,
+            ),
+            DownloadError::UnsafeObject => p(
+                StatusCode::FORBIDDEN,
+                "Object not servable by a proxy",
+                "This object's path holds characters a proxy cannot be trusted to use as a file \
+                 path; download it from this server directly.",
+                None,
+            ),
+            DownloadError::Unauthorized => p(
+                StatusCode::UNAUTHORIZED,
+                "Edge credential required",
+                "This endpoint needs one of the edge keys as a Bearer token.",
+                None,
+            ),
+            DownloadError::BadRequest(_) => p(
+                StatusCode::BAD_REQUEST,
+                "Bad request",
+                "The request body is not the JSON this endpoint takes.",
+                None,
+            ),
         }
+    }
+
+    /// The status this refusal is answered with.
+    pub fn status(&self) -> StatusCode {
+        self.presentation().status
     }
 
     /// The response: problem+json, or an HTML page when the client prefers HTML.
@@ -222,7 +297,11 @@ impl DownloadError {
             retry_after,
         } = self.presentation();
         let mut builder = HttpResponse::build(status);
-        builder.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+        // Every answer about a token, refusals included: no proxy or CDN may keep it.
+        builder.insert_header((
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-store"),
+        ));
         builder.insert_header((header::VARY, HeaderValue::from_static("Accept")));
         if let Some(seconds) = retry_after {
             builder.insert_header((header::RETRY_AFTER, seconds));
@@ -233,6 +312,10 @@ impl DownloadError {
             }
             DownloadError::MethodNotAllowed => {
                 builder.insert_header((header::ALLOW, HeaderValue::from_static("GET, HEAD")));
+            }
+            DownloadError::Unauthorized => {
+                builder
+                    .insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
             }
             _ => {}
         }

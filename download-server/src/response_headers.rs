@@ -5,19 +5,26 @@ use actix_web::http::header::{self, HeaderValue, HttpDate};
 use object_store::{Attribute, GetResult, ObjectMeta};
 use shared::{Claims, DownloadName};
 
+/// The object's `Content-Type` and the token's `Content-Disposition` (an attachment under the
+/// token's `name`, else the object's file name).
+pub(crate) fn content_type_and_disposition(claims: &Claims, probe: &GetResult) -> (String, String) {
+    let name = DownloadName::sanitize(claims.name.as_deref().unwrap_or(claims.obj.file_name()));
+    (
+        content_type(&probe.attributes, &name, &probe.meta),
+        name.content_disposition(),
+    )
+}
+
 pub(crate) fn content_headers(
     response: &mut actix_web::HttpResponseBuilder,
     claims: &Claims,
     probe: &GetResult,
     etag: Option<&str>,
 ) {
-    let name = DownloadName::sanitize(claims.name.as_deref().unwrap_or(claims.obj.file_name()));
+    let (content_type, disposition) = content_type_and_disposition(claims, probe);
     response
-        .insert_header((
-            header::CONTENT_TYPE,
-            content_type(&probe.attributes, &name, &probe.meta),
-        ))
-        .insert_header((header::CONTENT_DISPOSITION, name.content_disposition()))
+        .insert_header((header::CONTENT_TYPE, content_type))
+        .insert_header((header::CONTENT_DISPOSITION, disposition))
         .insert_header((
             header::LAST_MODIFIED,
             HttpDate::from(std::time::SystemTime::from(probe.meta.last_modified)),

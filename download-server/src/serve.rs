@@ -1,31 +1,31 @@
-//! `GET`/`HEAD /d/{token}[/{filename}]`: verify, check, open or join the token's grant, stream.
-//!
-//! Order matters for single use: everything that can refuse without using the token (signature,
-//! claims, epoch, prefetch, missing object, preconditions, unsatisfiable range) runs before the
-//! one atomic step on the grant; a failure to open the object after it gives back what this
-//! request took. A token grants one copy of the object's bytes, not one response: see
-//! `replay::grant` for the rules, `body` for how a stream keeps to them.
+//! `GET`/`HEAD /d/{token}[/{filename}]`: admit (verify, check, open or join the token's grant;
+//! `admit`), then stream, or hand the bytes off to a trusted proxy (`handoff`). A failure to open
+//! the object after admitting gives back what this request took. A token grants one copy of the
+//! object's bytes, not one response: see `replay::grant` for the rules, `body` for how a stream
+//! keeps to them.
 
+use crate::admit::{Admitted, Ask, Conditions, admit};
 use crate::body::{self, Leased};
+use crate::forwarded::Forwarded;
+use crate::handoff;
 use crate::metrics::Metrics;
 use crate::negotiate::prefers_html;
 use crate::outcome::Outcome;
-use crate::problem::{DownloadError, Gone};
-use crate::range::{self, RangeRequest, Validators};
-use crate::replay::{Joined, Peeked, Refusal, ReplayStore, StreamRequest};
-use crate::response_headers::{content_headers, is_speculative, quoted_etag};
+use crate::problem::DownloadError;
+use crate::redeem::EdgeKeys;
+use crate::replay::{Lease, ReplayStore, Sent};
+use crate::response_headers::{content_headers, is_speculative};
 use crate::store::{Store, storage_error};
 use crate::stream::{self, ByteStream};
-use crate::verify::{Verified, Verifier, VerifyError};
+use crate::verify::Verifier;
 use actix_web::body::SizedStream;
-use actix_web::http::header::{self, HttpDate};
+use actix_web::http::header;
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use object_store::{GetOptions, GetRange, GetResult, GetResultPayload};
 use shared::Jti;
 use std::sync::Arc;
-use std::time::Instant;
 
 /// Everything a download handler needs, shared by all workers.
 pub struct DownloadState {
@@ -37,6 +37,12 @@ pub struct DownloadState {
     pub(crate) read_chunk: usize,
     /// `--grant-max-age`: an expired token older than its `exp` + leeway + this has no grant.
     pub(crate) grant_max_age: i64,
+    pub(crate) trusted_proxies: server_kit::trusted_proxies::TrustedProxies,
+    /// `--accel-redirect`: hand-off mode's prefix.
+    pub(crate) accel_redirect: Option<String>,
+    /// `--edge-keys`: who may call `/v1/redeem`.
+    pub(crate) edge_keys: Option<EdgeKeys>,
+    pub(crate) presign_ttl: std::time::Duration,
 }
 
 impl DownloadState {
@@ -110,104 +116,64 @@ async fn serve(
     token: &str,
     state: &DownloadState,
 ) -> Result<(Outcome, HttpResponse), DownloadError> {
-    let is_head = req.method() == Method::HEAD;
-    let ranged = req.headers().contains_key(header::RANGE);
-
-    let started = Instant::now();
-    let Verified { claims, expired } = state.verifier.verify_allowing_expired(token).await?;
-    state
-        .metrics
-        .verify_seconds
-        .observe(started.elapsed().as_secs_f64());
-    req.extensions_mut().insert(LoggedJti(claims.jti));
-    let now = shared::time::now_secs();
-    let gone = |reason| DownloadError::Gone { reason, ranged };
-    // No grant outlives its max age, and none opens after `exp` + leeway.
-    if expired && now > claims.exp + state.verifier.leeway() + state.grant_max_age {
-        return Err(gone(Gone::Expired));
-    }
-    if claims.iat < state.replay.epoch().await? {
-        // No grant from before the epoch survived it; an expired token is first of all expired.
-        return Err(gone(if expired {
-            Gone::Expired
+    let head = req.method() == Method::HEAD;
+    let forwarded = Forwarded::of(req, &state.trusted_proxies);
+    // A trusted proxy in hand-off mode serves the bytes of a GET itself (HEAD stays here).
+    let handoff = state
+        .accel_redirect
+        .as_deref()
+        .filter(|_| forwarded.trusted() && !head);
+    let ask = Ask {
+        token,
+        head,
+        conditions: Conditions::of(req.headers()),
+        speculative: is_speculative(req),
+        stream: forwarded.stream_id(),
+        lease: if handoff.is_some() {
+            Lease::Whole
         } else {
-            Gone::BeforeEpoch
-        }));
-    }
-    if !is_head && is_speculative(req) {
-        return Err(DownloadError::Prefetch);
-    }
-
-    let location = object_store::path::Path::parse(claims.obj.as_str())
-        .map_err(|_| DownloadError::InvalidToken(VerifyError::Claims("obj".into())))?;
-    let probe = state.store.probe(&location).await.map_err(storage_error)?;
-    let etag = probe.meta.e_tag.as_deref().and_then(quoted_etag);
-    let validators = Validators {
-        etag: etag.as_deref(),
-        last_modified: probe.meta.last_modified.into(),
+            Lease::Renewed
+        },
+        verbatim_path: false,
     };
-    if !preconditions_hold(req, &validators) {
-        return Err(DownloadError::PreconditionFailed);
-    }
-    let range = range::evaluate(
-        req.headers().get(header::RANGE),
-        req.headers().get(header::IF_RANGE),
-        probe.meta.size,
-        &validators,
-    );
-    let (status, start, end) = match range {
-        RangeRequest::Full => (StatusCode::OK, 0, probe.meta.size),
-        RangeRequest::Partial { start, end } => (StatusCode::PARTIAL_CONTENT, start, end + 1),
-        RangeRequest::Unsatisfiable => {
-            return Err(DownloadError::RangeNotSatisfiable(probe.meta.size));
-        }
-    };
-
-    let mut response = HttpResponse::build(status);
-    content_headers(&mut response, &claims, &probe, etag.as_deref());
-    if status == StatusCode::PARTIAL_CONTENT {
-        response.insert_header((
-            header::CONTENT_RANGE,
-            format!("bytes {start}-{}/{}", end - 1, probe.meta.size),
-        ));
-    }
-    let request = StreamRequest {
-        jti: &claims.jti,
-        iat: claims.iat,
-        exp: claims.exp,
-        may_open: !expired,
-        // The grant is pinned to this version; an object without an ETag is pinned to its size
-        // and modification time.
-        etag: &etag.clone().unwrap_or_else(|| {
-            format!(
-                "{}-{}",
-                probe.meta.size,
-                probe.meta.last_modified.timestamp_micros()
-            )
-        }),
-        size: probe.meta.size,
-        start,
-        want: end,
-        stream: state.replay.new_stream_id(),
-        now,
-    };
-
-    if is_head {
-        return match state.replay.peek(&request).await? {
-            Peeked::Unused | Peeked::Open => {
-                let empty: ByteStream = Box::pin(futures_util::stream::empty());
-                Ok((
-                    Outcome::Head,
-                    response.body(SizedStream::new(end - start, empty)),
-                ))
+    let admitted = admit(state, &ask, |claims| {
+        req.extensions_mut().insert(LoggedJti(claims.jti));
+    })
+    .await?;
+    if let Some(prefix) = handoff {
+        let response = match handoff::respond(state, prefix, &admitted).await {
+            Ok(response) => response,
+            Err(error) => {
+                give_back(state, &admitted).await;
+                return Err(error);
             }
-            Peeked::Refused(refusal) => Err(refused(refusal, ranged)),
         };
+        return Ok((Outcome::HandedOff, response));
     }
 
-    let lease_end = match state.replay.join(&request).await? {
-        Joined::Lease { end } => end,
-        Joined::Refused(refusal) => return Err(refused(refusal, ranged)),
+    let mut response = HttpResponse::build(admitted.status);
+    content_headers(
+        &mut response,
+        &admitted.claims,
+        &admitted.probe,
+        admitted.etag.as_deref(),
+    );
+    if let Some(content_range) = admitted.content_range() {
+        response.insert_header((header::CONTENT_RANGE, content_range));
+    }
+    let Admitted {
+        claims,
+        location,
+        probe,
+        status,
+        range,
+        stream,
+        ..
+    } = admitted;
+    let len = range.end - range.start;
+    let Some((stream, lease_end)) = stream else {
+        let empty: ByteStream = Box::pin(futures_util::stream::empty());
+        return Ok((Outcome::Head, response.body(SizedStream::new(len, empty))));
     };
     // From here on the stream is the grant's: dropping `leased` closes it, so a failure to open
     // the object gives back what this request took (a grant nothing was sent under is forgotten).
@@ -215,53 +181,41 @@ async fn serve(
         replay: Arc::clone(&state.replay),
         jti: claims.jti,
         exp: claims.exp,
-        stream: request.stream,
-        pos: start,
+        stream,
+        pos: range.start,
         lease_end,
-        end,
+        end: range.end,
     };
-    let inner = open_body(state, &location, probe, start..end).await?;
+    let inner = open_body(state, &location, probe, range).await?;
     let body = body::leased(leased, inner, Arc::clone(&state.metrics));
     let outcome = if status == StatusCode::OK {
         Outcome::Served
     } else {
         Outcome::Partial
     };
-    Ok((outcome, response.body(SizedStream::new(end - start, body))))
+    Ok((outcome, response.body(SizedStream::new(len, body))))
 }
 
-/// How a refusal of the grant is answered.
-fn refused(refusal: Refusal, ranged: bool) -> DownloadError {
-    let reason = match refusal {
-        Refusal::Busy => return DownloadError::Busy,
-        Refusal::Spent => Gone::AlreadyUsed,
-        Refusal::Ended => Gone::GrantEnded,
-        Refusal::Changed => Gone::ObjectChanged,
-        Refusal::Expired => Gone::Expired,
-        Refusal::BeforeEpoch => Gone::BeforeEpoch,
+/// Closes an admitted stream that sent nothing (the answer failed before any byte): a grant
+/// nothing was sent under is forgotten, so the link works again.
+pub(crate) async fn give_back(state: &DownloadState, admitted: &Admitted) {
+    let Some((stream, _)) = admitted.stream else {
+        return;
     };
-    DownloadError::Gone { reason, ranged }
-}
-
-/// `If-Match` (strong comparison, RFC 9110 §13.1.1) and, without it, `If-Unmodified-Since`:
-/// a resuming Firefox sends both, so that it never appends another version's bytes.
-fn preconditions_hold(req: &HttpRequest, validators: &Validators<'_>) -> bool {
-    if let Some(if_match) = req.headers().get(header::IF_MATCH) {
-        let Ok(if_match) = if_match.to_str() else {
-            return false;
-        };
-        return if_match.trim() == "*"
-            || if_match
-                .split(',')
-                .map(str::trim)
-                .any(|tag| !tag.starts_with("W/") && Some(tag) == validators.etag);
+    let claims = &admitted.claims;
+    let closed = state
+        .replay
+        .close(
+            &claims.jti,
+            claims.exp,
+            stream,
+            Sent::Count(0),
+            shared::time::now_secs(),
+        )
+        .await;
+    if let Err(error) = closed {
+        tracing::warn!(%error, "could not give back a stream that sent nothing");
     }
-    if let Some(since) = req.headers().get(header::IF_UNMODIFIED_SINCE)
-        && let Ok(since) = since.to_str().unwrap_or_default().parse::<HttpDate>()
-    {
-        return HttpDate::from(validators.last_modified) <= since;
-    }
-    true
 }
 
 /// Local files were already opened by the probe: stream that very file. Other stores get one

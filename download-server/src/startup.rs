@@ -4,13 +4,15 @@
 use crate::config::Config;
 use crate::jwks::KeyStore;
 use crate::metrics::Metrics;
+use crate::redeem::EdgeKeys;
 use crate::replay::ReplayStore;
 use crate::serve::{self, DownloadState};
-use crate::{access_log, health, store, verify::Verifier};
+use crate::{access_log, authorize, handoff, health, redeem, store, verify::Verifier};
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
+use server_kit::trusted_proxies::TrustedProxies;
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -41,6 +43,21 @@ impl Application {
         replay.spawn_maintenance();
         let store = store::open(&config.store)
             .with_context(|| format!("opening the object store {}", config.store))?;
+        if let Some(prefix) = &config.accel_redirect {
+            anyhow::ensure!(
+                prefix.starts_with('/') && prefix.ends_with('/'),
+                "--accel-redirect must be a location prefix such as /_dl/"
+            );
+            anyhow::ensure!(
+                store.kind() != store::StoreKind::Memory,
+                "--accel-redirect needs a folder or S3 store: a proxy cannot read memory:///"
+            );
+        }
+        let edge_keys = config
+            .edge_keys
+            .as_deref()
+            .map(EdgeKeys::load)
+            .transpose()?;
         let state = web::Data::new(DownloadState {
             verifier,
             replay,
@@ -48,6 +65,10 @@ impl Application {
             metrics: Arc::new(Metrics::new()),
             read_chunk: config.read_chunk,
             grant_max_age: i64::from(config.grant_max_age),
+            trusted_proxies: TrustedProxies::new(config.trusted_proxies.clone()),
+            accel_redirect: config.accel_redirect.clone(),
+            edge_keys,
+            presign_ttl: Duration::from_secs(u64::from(config.presign_ttl.max(1))),
         });
 
         let listener = TcpListener::bind(config.listen)
@@ -62,6 +83,15 @@ impl Application {
                 // `/d/{token}[/{filename}]`, routed by `serve::route` without actix's pattern
                 // regex (profiled: it cost more than the signature check on 300-byte tokens).
                 .service(web::scope("/d").default_service(web::to(serve::route)))
+                .route("/v1/authorize", web::get().to(authorize::authorize))
+                .route("/v1/authorize", web::head().to(authorize::authorize))
+                .route("/v1/handoff/report", web::post().to(handoff::report))
+                .service(
+                    web::resource("/v1/redeem")
+                        .app_data(web::PayloadConfig::new(16 * 1024))
+                        .route(web::post().to(redeem::redeem)),
+                )
+                .route("/.well-known/jwks.json", web::get().to(health::jwks))
                 .route("/healthz", web::get().to(health::healthz))
                 .route("/readyz", web::get().to(health::readyz))
                 .route("/metrics", web::get().to(health::metrics))
@@ -83,6 +113,9 @@ impl Application {
             replay = state.replay.kind(),
             issuer = %config.issuer,
             audience = %config.audience,
+            trusted_proxies = config.trusted_proxies.len(),
+            handoff = config.accel_redirect.is_some(),
+            redeem = state.edge_keys.is_some(),
             "download server listening"
         );
         Ok(Application {

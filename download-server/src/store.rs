@@ -11,14 +11,28 @@ use crate::problem::DownloadError;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{GetOptions, GetResult, ObjectStore};
-use server_kit::store_url::OpenedStore;
+use server_kit::store_url::{OpenedStore, Presigner};
 use std::sync::Arc;
 
-/// The object store, plus the local folder when it is one (for the inline open).
+/// The object store, plus the local folder when it is one (for the inline open), or the means to
+/// presign URLs when it is S3 (for hand-offs to a proxy or an edge).
 #[derive(Clone)]
 pub struct Store {
     objects: Arc<dyn ObjectStore>,
     local: Option<Arc<LocalFileSystem>>,
+    presigner: Option<Presigner>,
+    kind: StoreKind,
+}
+
+/// What `--store` named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// A folder on this machine.
+    Folder,
+    /// S3-compatible storage.
+    S3,
+    /// In this process's memory.
+    Memory,
 }
 
 impl Store {
@@ -58,11 +72,13 @@ impl Store {
         &self.objects
     }
 
-    fn remote(objects: Arc<dyn ObjectStore>) -> Self {
-        Store {
-            objects,
-            local: None,
-        }
+    /// Presigns GET URLs when the store is S3-compatible.
+    pub fn presigner(&self) -> Option<&Presigner> {
+        self.presigner.as_ref()
+    }
+
+    pub fn kind(&self) -> StoreKind {
+        self.kind
     }
 }
 
@@ -72,9 +88,23 @@ pub fn open(spec: &str) -> anyhow::Result<Store> {
     Ok(match server_kit::store_url::open(spec)? {
         OpenedStore::Local { dir, fs } => {
             let local = local_open::supported(&dir).then(|| Arc::clone(&fs));
-            Store { objects: fs, local }
+            Store {
+                objects: fs,
+                local,
+                presigner: None,
+                kind: StoreKind::Folder,
+            }
         }
-        OpenedStore::Remote(objects) => Store::remote(objects),
+        OpenedStore::Remote { objects, presigner } => Store {
+            objects,
+            local: None,
+            kind: if presigner.is_some() {
+                StoreKind::S3
+            } else {
+                StoreKind::Memory
+            },
+            presigner,
+        },
     })
 }
 

@@ -112,6 +112,11 @@ impl Verifier {
         self.leeway
     }
 
+    /// The live key set.
+    pub fn keys(&self) -> &KeyStore {
+        &self.keys
+    }
+
     /// Verifies a token; an expired one is an error. See `verify_allowing_expired`.
     pub async fn verify(&self, token: &str) -> Result<Claims, VerifyError> {
         unexpired(self.verify_allowing_expired(token).await)

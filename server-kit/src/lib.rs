@@ -5,3 +5,4 @@
 pub mod shutdown;
 pub mod store_url;
 pub mod telemetry;
+pub mod trusted_proxies;

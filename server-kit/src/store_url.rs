@@ -5,7 +5,9 @@ use anyhow::{Context, bail};
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
+use object_store::path::Path;
 use object_store::prefix::PrefixStore;
+use object_store::signer::Signer;
 use object_store::{ObjectStore, RetryConfig};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,16 +21,48 @@ pub enum OpenedStore {
         dir: PathBuf,
         fs: Arc<LocalFileSystem>,
     },
-    /// In memory, or S3-compatible storage.
-    Remote(Arc<dyn ObjectStore>),
+    /// In memory, or S3-compatible storage (which can also presign URLs).
+    Remote {
+        objects: Arc<dyn ObjectStore>,
+        presigner: Option<Presigner>,
+    },
 }
 
 impl OpenedStore {
+    /// The store, rooted at what `--store` names.
     pub fn objects(&self) -> Arc<dyn ObjectStore> {
         match self {
             OpenedStore::Local { fs, .. } => Arc::clone(fs) as Arc<dyn ObjectStore>,
-            OpenedStore::Remote(store) => Arc::clone(store),
+            OpenedStore::Remote { objects, .. } => Arc::clone(objects),
         }
+    }
+}
+
+/// Presigned GET URLs for objects of an S3 store, under the store's prefix.
+#[derive(Clone)]
+pub struct Presigner {
+    signer: Arc<dyn Signer>,
+    prefix: Option<Path>,
+}
+
+impl std::fmt::Debug for Presigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Presigner")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Presigner {
+    /// A URL anyone holding it may GET `location` with, until `ttl` from now.
+    pub async fn get_url(&self, location: &Path, ttl: Duration) -> object_store::Result<url::Url> {
+        let full = match &self.prefix {
+            Some(prefix) => prefix.parts().chain(location.parts()).collect(),
+            None => location.clone(),
+        };
+        self.signer
+            .signed_url(object_store::signer::Method::GET, &full, ttl)
+            .await
     }
 }
 
@@ -47,7 +81,10 @@ pub fn open(spec: &str) -> anyhow::Result<OpenedStore> {
             url.to_file_path()
                 .map_err(|()| anyhow::anyhow!("not a local path: {spec}"))?,
         ),
-        "memory" => Ok(OpenedStore::Remote(Arc::new(InMemory::new()))),
+        "memory" => Ok(OpenedStore::Remote {
+            objects: Arc::new(InMemory::new()),
+            presigner: None,
+        }),
         "s3" | "s3a" => {
             let bucket = url
                 .host_str()
@@ -61,10 +98,19 @@ pub fn open(spec: &str) -> anyhow::Result<OpenedStore> {
                 })
                 .build()
                 .context("configuring the S3 store")?;
-            Ok(OpenedStore::Remote(match url.path().trim_matches('/') {
-                "" => Arc::new(s3),
-                prefix => Arc::new(PrefixStore::new(s3, prefix)),
-            }))
+            let s3 = Arc::new(s3);
+            let prefix = match url.path().trim_matches('/') {
+                "" => None,
+                prefix => Some(Path::from(prefix)),
+            };
+            let objects: Arc<dyn ObjectStore> = match &prefix {
+                None => Arc::clone(&s3) as Arc<dyn ObjectStore>,
+                Some(prefix) => Arc::new(PrefixStore::new(Arc::clone(&s3), prefix.clone())),
+            };
+            Ok(OpenedStore::Remote {
+                objects,
+                presigner: Some(Presigner { signer: s3, prefix }),
+            })
         }
         other => {
             bail!("unsupported store scheme {other:?} (use a folder, file://, s3:// or memory://)")
@@ -99,7 +145,7 @@ mod tests {
         let by_url = open(url.as_str()).unwrap();
         let folder = |opened: &OpenedStore| match opened {
             OpenedStore::Local { dir, .. } => dir.clone(),
-            OpenedStore::Remote(_) => panic!("a local folder"),
+            OpenedStore::Remote { .. } => panic!("a local folder"),
         };
         assert_eq!(folder(&by_path), dir.canonicalize().unwrap());
         assert_eq!(folder(&by_url), folder(&by_path));
@@ -107,7 +153,13 @@ mod tests {
 
     #[test]
     fn memory_and_unknown_schemes() {
-        assert!(matches!(open("memory:///"), Ok(OpenedStore::Remote(_))));
+        assert!(matches!(
+            open("memory:///"),
+            Ok(OpenedStore::Remote {
+                presigner: None,
+                ..
+            })
+        ));
         let error = open("ftp://files.example/x").unwrap_err().to_string();
         assert!(error.contains("unsupported store scheme"), "{error}");
         assert!(open("s3:///no-bucket").is_err());

@@ -2,7 +2,7 @@
 //! the `--trusted-proxies` rule) and its User-Agent. Plain values; the request extractor that
 //! builds them is in `auth::extract`.
 
-use crate::trusted_proxies::TrustedProxies;
+use server_kit::trusted_proxies::TrustedProxies;
 use std::net::SocketAddr;
 
 /// Enough of a User-Agent to tell devices apart, and a bounded column in the sessions table.
@@ -39,7 +39,7 @@ impl ClientInfo {
 #[cfg(test)]
 mod tests {
     use super::ClientInfo;
-    use crate::trusted_proxies::TrustedProxies;
+    use server_kit::trusted_proxies::TrustedProxies;
 
     #[test]
     fn the_user_agent_is_cut_and_a_missing_peer_is_unknown() {

@@ -127,6 +127,24 @@ pub struct Grant {
     pub streams: Vec<Stream>,
 }
 
+/// How a stream sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lease {
+    /// This server sends, a lease at a time.
+    Renewed,
+    /// A proxy sends the whole range; it cannot be stopped mid-way.
+    Whole,
+}
+
+/// How far a stream got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// Everything before this byte of the object.
+    Upto(u64),
+    /// This many bytes from where its request began.
+    Count(u64),
+}
+
 /// What a close left behind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AfterClose {
@@ -175,6 +193,22 @@ impl Grant {
         policy: &GrantPolicy,
         now: i64,
     ) -> Result<u64, Refusal> {
+        self.join_as(id, etag, start..want, Lease::Renewed, policy, now)
+    }
+
+    /// `join`, for a stream that sends under `lease`: renewed as it goes, or `Lease::Whole` when
+    /// a proxy sends the bytes and cannot be stopped mid-way (its whole range is leased at once,
+    /// or it is refused).
+    pub fn join_as(
+        &mut self,
+        id: u64,
+        etag: &str,
+        range: std::ops::Range<u64>,
+        lease: Lease,
+        policy: &GrantPolicy,
+        now: i64,
+    ) -> Result<u64, Refusal> {
+        let (start, want) = (range.start, range.end);
         if let Some(stream) = self.streams.iter().find(|s| s.id == id) {
             return Ok(stream.end);
         }
@@ -210,15 +244,18 @@ impl Grant {
         {
             return Err(Refusal::Spent);
         }
-        let cap = if first {
-            policy.lease(self.size).max(FIRST_LEASE)
-        } else {
-            policy.lease(self.size)
+        let cap = match lease {
+            Lease::Whole => want - start,
+            Lease::Renewed if first => policy.lease(self.size).max(FIRST_LEASE),
+            Lease::Renewed => policy.lease(self.size),
         };
         if start < want {
             stream.end = claims
                 .lease_end(&mut stream.fresh, start, want, &self.delivered, cap)
                 .ok_or(Refusal::Spent)?;
+            if lease == Lease::Whole && stream.end < want {
+                return Err(Refusal::Spent);
+            }
         }
         self.requests += 1;
         self.last = now;
@@ -257,9 +294,14 @@ impl Grant {
         }
     }
 
-    /// Stream `id` ended after sending everything up to `written`.
-    pub fn close(&mut self, id: u64, written: u64, now: i64) -> AfterClose {
+    /// Stream `id` ended after sending everything up to `written` (`Sent::Upto`), or `n` bytes
+    /// of its request (`Sent::Count`, as a proxy reports them).
+    pub fn close(&mut self, id: u64, sent: Sent, now: i64) -> AfterClose {
         if let Some(index) = self.streams.iter().position(|s| s.id == id) {
+            let written = match sent {
+                Sent::Upto(written) => written,
+                Sent::Count(count) => self.streams[index].origin.saturating_add(count),
+            };
             self.commit(index, written);
             self.streams.remove(index);
             self.last = now;
@@ -418,7 +460,7 @@ mod tests {
             Err(Refusal::Spent),
             "a second copy does not fit in the allowance"
         );
-        assert_eq!(grant.close(1, MIB, 1), AfterClose::Spent);
+        assert_eq!(grant.close(1, Sent::Upto(MIB), 1), AfterClose::Spent);
         assert_eq!(grant.sent, MIB);
     }
 
@@ -432,7 +474,10 @@ mod tests {
         }
         // The connection drops: the server wrote 10 MiB + 100 KiB, the client kept 9 MiB.
         grant.renew(1, end, &POLICY, 0);
-        assert_eq!(grant.close(1, 10 * MIB + 100 * KIB, 1), AfterClose::Open);
+        assert_eq!(
+            grant.close(1, Sent::Upto(10 * MIB + 100 * KIB), 1),
+            AfterClose::Open
+        );
         let mut end = grant.join(2, "e", 9 * MIB, size, &POLICY, 2).unwrap();
         assert_eq!(
             end,
@@ -446,7 +491,7 @@ mod tests {
             end = grant.renew(2, end, &POLICY, 2).unwrap();
         }
         assert_eq!(grant.renew(2, size, &POLICY, 2), None);
-        assert_eq!(grant.close(2, size, 3), AfterClose::Spent);
+        assert_eq!(grant.close(2, Sent::Upto(size), 3), AfterClose::Spent);
         assert_eq!(grant.sent, size + MIB + 100 * KIB);
     }
 
@@ -455,14 +500,14 @@ mod tests {
         let size = 2 * MIB;
         let mut grant = Grant::open("e", size, &POLICY, 0);
         assert_eq!(grant.join(1, "e", 0, 1, &POLICY, 0), Ok(1));
-        assert_eq!(grant.close(1, 1, 0), AfterClose::Open);
+        assert_eq!(grant.close(1, Sent::Upto(1), 0), AfterClose::Open);
         let mut end = grant.join(2, "e", 0, size, &POLICY, 0).unwrap();
         assert_eq!(end, 1, "the probed byte is re-sent first");
         while let Some(next) = grant.renew(2, end, &POLICY, 0) {
             end = next;
         }
         assert_eq!(end, size);
-        assert_eq!(grant.close(2, size, 0), AfterClose::Spent);
+        assert_eq!(grant.close(2, Sent::Upto(size), 0), AfterClose::Spent);
         assert_eq!(grant.join(3, "e", 0, size, &POLICY, 0), Err(Refusal::Spent));
     }
 
@@ -499,7 +544,7 @@ mod tests {
             Err(Refusal::Busy)
         );
         for id in 0..16 {
-            grant.close(id, id * 5 * MIB + 10, 1);
+            grant.close(id, Sent::Upto(id * 5 * MIB + 10), 1);
         }
         assert_eq!(
             grant.join(99, "e", 90 * MIB, 100 * MIB, &POLICY, 602),
@@ -523,7 +568,7 @@ mod tests {
     fn a_stream_that_sent_nothing_releases_the_grant() {
         let mut grant = Grant::open("e", 10, &POLICY, 0);
         grant.join(1, "e", 0, 10, &POLICY, 0).unwrap();
-        assert_eq!(grant.close(1, 0, 0), AfterClose::Released);
+        assert_eq!(grant.close(1, Sent::Upto(0), 0), AfterClose::Released);
     }
 
     #[derive(Debug, Clone)]
@@ -566,7 +611,7 @@ mod tests {
                     Op::Close { id, sent } => {
                         let pos = grant.streams.iter().find(|s| s.id == id).map(|s| (s.pos, s.end));
                         if let Some((pos, end)) = pos {
-                            let _ = grant.close(id, pos + sent % (end - pos + 1), 0);
+                            let _ = grant.close(id, Sent::Upto(pos + sent % (end - pos + 1)), 0);
                         }
                     }
                 }

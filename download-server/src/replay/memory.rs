@@ -10,7 +10,7 @@
 //! it in one map, under one lock, for at most their `max_age`; a grant whose every byte was sent
 //! leaves only its `jti` in the ring, so a finished download costs what a used token always did.
 
-use super::grant::{AfterClose, Grant, GrantPolicy, Refusal};
+use super::grant::{AfterClose, Grant, GrantPolicy, Refusal, Sent};
 use super::{Joined, Peeked, ReplayUnavailable, StreamRequest};
 use shared::Jti;
 use std::collections::{HashMap, HashSet};
@@ -95,11 +95,11 @@ impl MemoryReplayStore {
                 grants.entry(key).or_insert(grant)
             }
         };
-        let joined = grant.join(
+        let joined = grant.join_as(
             request.stream,
             request.etag,
-            request.start,
-            request.want,
+            request.start..request.want,
+            request.lease,
             &self.policy,
             request.now,
         );
@@ -129,14 +129,14 @@ impl MemoryReplayStore {
             .renew(id, written, &self.policy, now)
     }
 
-    /// Stream `id` ended after sending everything up to `written`.
-    pub fn close(&self, jti: &Jti, exp: i64, id: u64, written: u64, now: i64) {
+    /// Stream `id` ended having sent `sent`.
+    pub fn close(&self, jti: &Jti, exp: i64, id: u64, sent: Sent, now: i64) {
         let key = jti.as_u128();
         let mut grants = self.grants();
         let Some(grant) = grants.get_mut(&key) else {
             return;
         };
-        match grant.close(id, written, now) {
+        match grant.close(id, sent, now) {
             AfterClose::Open => {}
             // The ring keeps the `jti` until `exp` + leeway: the token stays used.
             AfterClose::Spent => {
@@ -300,6 +300,7 @@ mod tests {
             start: 0,
             want: 1024,
             stream,
+            lease: super::super::Lease::Renewed,
             now,
         }
     }
@@ -318,7 +319,7 @@ mod tests {
             Joined::Refused(Refusal::Spent),
             "the live stream has the whole object"
         );
-        store.close(&jti, exp, 1, 1024, 1_000_001);
+        store.close(&jti, exp, 1, Sent::Upto(1024), 1_000_001);
         assert_eq!(store.open_grants(), 0, "a spent grant leaves only its jti");
         assert!(store.is_used(&jti, exp).unwrap());
         assert_eq!(
@@ -335,7 +336,7 @@ mod tests {
         };
         let (jti, exp) = (Jti::new_random(), 2_000_000);
         store.join(&request(&jti, exp, 1, exp - 10)).unwrap();
-        store.close(&jti, exp, 1, 0, exp - 10);
+        store.close(&jti, exp, 1, Sent::Upto(0), exp - 10);
         assert!(!store.is_used(&jti, exp).unwrap());
         assert_eq!(
             store.join(&request(&jti, exp, 2, exp - 9)).unwrap(),
@@ -351,7 +352,7 @@ mod tests {
         };
         let (jti, exp) = (Jti::new_random(), 3_000_000);
         store.join(&request(&jti, exp, 1, exp - 1)).unwrap();
-        store.close(&jti, exp, 1, 500, exp);
+        store.close(&jti, exp, 1, Sent::Upto(500), exp);
         // Long after `exp` (and the sweep of its slot) the download resumes.
         store.sweep(exp + 300);
         let resume = StreamRequest {

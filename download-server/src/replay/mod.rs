@@ -7,7 +7,7 @@ pub mod grant;
 pub mod memory;
 pub mod redis;
 
-pub use grant::{GrantPolicy, Refusal};
+pub use grant::{GrantPolicy, Lease, Refusal, Sent};
 pub use memory::MemoryReplayStore;
 pub use redis::RedisReplayStore;
 use shared::Jti;
@@ -28,6 +28,8 @@ pub struct StreamRequest<'a> {
     pub start: u64,
     pub want: u64,
     pub stream: u64,
+    /// How the stream sends: this server a lease at a time, or a proxy the whole range.
+    pub lease: Lease,
     pub now: i64,
 }
 
@@ -152,22 +154,22 @@ impl ReplayStore {
         }
     }
 
-    /// Stream `stream` ended after sending everything up to `written`. A grant that nothing was
-    /// sent under is forgotten, so the token works again; one whose every byte was sent is spent.
+    /// Stream `stream` ended having sent `sent`. A grant that nothing was sent under is
+    /// forgotten, so the token works again; one whose every byte was sent is spent.
     pub async fn close(
         &self,
         jti: &Jti,
         exp: i64,
         stream: u64,
-        written: u64,
+        sent: Sent,
         now: i64,
     ) -> Result<(), ReplayUnavailable> {
         match self {
             ReplayStore::Memory(m) => {
-                m.close(jti, exp, stream, written, now);
+                m.close(jti, exp, stream, sent, now);
                 Ok(())
             }
-            ReplayStore::Redis(r) => r.close(jti, exp, stream, written, now).await,
+            ReplayStore::Redis(r) => r.close(jti, exp, stream, sent, now).await,
         }
     }
 

@@ -4,7 +4,7 @@
 //! given, and must answer every step alike.
 
 use download_server::replay::{
-    GrantPolicy, Joined, Peeked, ReplayOptions, ReplayStore, StreamRequest,
+    GrantPolicy, Joined, Lease, Peeked, ReplayOptions, ReplayStore, Sent, StreamRequest,
 };
 use integration_tests::redis::RedisServer;
 use proptest::prelude::*;
@@ -32,6 +32,7 @@ enum Step {
         len: u64,
         may_open: bool,
         other_version: bool,
+        whole: bool,
     },
     Peek {
         may_open: bool,
@@ -41,9 +42,11 @@ enum Step {
         id: u64,
         permille: u64,
     },
+    /// `counted`: reported as a count from the request's start, as a proxy reports it.
     Close {
         id: u64,
         permille: u64,
+        counted: bool,
     },
 }
 
@@ -53,12 +56,12 @@ fn step(size: u64) -> impl Strategy<Value = Step> {
     let start = prop_oneof![(0..8u64).prop_map(move |e| e * size / 8), 0..size.max(1)];
     let permille = prop_oneof![Just(1000u64), 0..=1000u64];
     prop_oneof![
-        4 => (id.clone(), start, 1..400_000u64, prop::bool::weighted(0.9), prop::bool::weighted(0.05))
-            .prop_map(|(id, start, len, may_open, other_version)| Step::Join { id, start, len, may_open, other_version }),
+        4 => (id.clone(), start, 1..400_000u64, prop::bool::weighted(0.9), prop::bool::weighted(0.05), prop::bool::weighted(0.2))
+            .prop_map(|(id, start, len, may_open, other_version, whole)| Step::Join { id, start, len, may_open, other_version, whole }),
         1 => (prop::bool::weighted(0.9), prop::bool::weighted(0.1))
             .prop_map(|(may_open, other_version)| Step::Peek { may_open, other_version }),
         4 => (id.clone(), permille.clone()).prop_map(|(id, permille)| Step::Renew { id, permille }),
-        2 => (id, permille).prop_map(|(id, permille)| Step::Close { id, permille }),
+        2 => (id, permille, any::<bool>()).prop_map(|(id, permille, counted)| Step::Close { id, permille, counted }),
     ]
 }
 
@@ -105,21 +108,24 @@ async fn run(store: &ReplayStore, steps: &[(i64, Step)], size: u64, base: i64) -
     // times never reach); from exp + leeway on, no request may open a grant.
     let (iat, exp) = (base, base + 60);
     let mut positions: HashMap<u64, (u64, u64)> = HashMap::new();
+    let mut origins: HashMap<u64, u64> = HashMap::new();
     let mut answers = Vec::new();
     for (now, step) in steps {
         let now = base + now;
-        let request = |start, want, may_open: bool, other_version: bool, id| StreamRequest {
-            jti: &jti,
-            iat,
-            exp,
-            may_open: may_open && now <= exp + 30,
-            etag: if other_version { "\"v2\"" } else { "\"v1\"" },
-            size,
-            start,
-            want,
-            stream: id,
-            now,
-        };
+        let request =
+            |start, want, may_open: bool, other_version: bool, id, whole: bool| StreamRequest {
+                jti: &jti,
+                iat,
+                exp,
+                may_open: may_open && now <= exp + 30,
+                etag: if other_version { "\"v2\"" } else { "\"v1\"" },
+                size,
+                start,
+                want,
+                stream: id,
+                lease: if whole { Lease::Whole } else { Lease::Renewed },
+                now,
+            };
         let answer = match *step {
             Step::Join {
                 id,
@@ -127,15 +133,20 @@ async fn run(store: &ReplayStore, steps: &[(i64, Step)], size: u64, base: i64) -
                 len,
                 may_open,
                 other_version,
+                whole,
             } => {
                 let start = start.min(size);
                 let want = (start + len).min(size);
                 let joined = store
-                    .join(&request(start, want, may_open, other_version, id))
+                    .join(&request(start, want, may_open, other_version, id, whole))
                     .await
                     .unwrap();
-                if let Joined::Lease { end } = joined {
-                    positions.entry(id).or_insert((start, end));
+                // A join with the id of a live stream is a retry: same stream, same origin.
+                if let Joined::Lease { end } = joined
+                    && !positions.contains_key(&id)
+                {
+                    positions.insert(id, (start, end));
+                    origins.insert(id, start);
                 }
                 Answer::Joined(joined)
             }
@@ -144,7 +155,7 @@ async fn run(store: &ReplayStore, steps: &[(i64, Step)], size: u64, base: i64) -
                 other_version,
             } => Answer::Peeked(
                 store
-                    .peek(&request(0, size, may_open, other_version, 99))
+                    .peek(&request(0, size, may_open, other_version, 99, false))
                     .await
                     .unwrap(),
             ),
@@ -160,10 +171,20 @@ async fn run(store: &ReplayStore, steps: &[(i64, Step)], size: u64, base: i64) -
                 }
                 None => Answer::Skipped,
             },
-            Step::Close { id, permille } => match positions.remove(&id) {
+            Step::Close {
+                id,
+                permille,
+                counted,
+            } => match positions.remove(&id) {
                 Some((pos, end)) => {
                     let written = pos + (end - pos) * permille / 1000;
-                    store.close(&jti, exp, id, written, now).await.unwrap();
+                    let origin = origins[&id];
+                    let sent = if counted {
+                        Sent::Count(written - origin)
+                    } else {
+                        Sent::Upto(written)
+                    };
+                    store.close(&jti, exp, id, sent, now).await.unwrap();
                     Answer::Closed
                 }
                 None => Answer::Skipped,
@@ -195,6 +216,7 @@ fn both_stores_stop_a_fresh_stream_where_another_streams_re_send_begins() {
         len: 8 * MIB,
         may_open: true,
         other_version: false,
+        whole: false,
     };
     let renew = |id| (0, Step::Renew { id, permille: 1000 });
     let steps = [
@@ -204,6 +226,7 @@ fn both_stores_stop_a_fresh_stream_where_another_streams_re_send_begins() {
             Step::Close {
                 id: 1,
                 permille: 1000,
+                counted: false,
             },
         ),
         (0, join(2, MIB + 64 * KIB)),

@@ -137,7 +137,7 @@ local function commit(g, index, written)
   end
 end
 
-local function join(g, id, etag, start, want)
+local function join(g, id, etag, start, want, whole)
   local existing = find(g, id)
   if existing then return 0, g.t[existing][3] end
   if ended(g) or g.q >= policy.max_requests then return ENDED end
@@ -152,10 +152,15 @@ local function join(g, id, etag, start, want)
   local region_end = containing(claims.all, start)
   if region_end and math.min(region_end, want) - start > claims.available then return SPENT end
   local cap = lease(g.s)
-  if first then cap = math.max(cap, policy.first_lease) end
+  if whole then
+    cap = want - start
+  elseif first then
+    cap = math.max(cap, policy.first_lease)
+  end
   if start < want then
     local finish, fresh = lease_end(claims, false, start, want, g.d, cap)
     if not finish then return SPENT end
+    if whole and finish < want then return SPENT end
     stream[3], stream[5] = finish, fresh
   end
   g.q = g.q + 1
@@ -184,10 +189,11 @@ local function renew(g, id, written)
   return finish
 end
 
--- 0: open, 1: spent, 2: released.
-local function close(g, id, written)
+-- 0: open, 1: spent, 2: released. `counted`: `written` counts bytes from the stream's origin.
+local function close(g, id, written, counted)
   local index = find(g, id)
   if index then
+    if counted then written = g.t[index][6] + written end
     commit(g, index, written)
     table.remove(g.t, index)
     g.l = now
@@ -235,7 +241,7 @@ local function epoch()
 end
 
 if step == 'join' or step == 'peek' then
-  -- iat, retain, may_open, etag, size, start, want, stream
+  -- iat, retain, may_open, etag, size, start, want, stream, lease (renewed or whole)
   local iat, retain, may_open = tonumber(arg(1)), tonumber(arg(2)), arg(3) == '1'
   local etag, size, start, want, id = arg(4), tonumber(arg(5)), tonumber(arg(6)), tonumber(arg(7)), arg(8)
   local current = epoch()
@@ -257,7 +263,7 @@ if step == 'join' or step == 'peek' then
     if not may_open then return { EXPIRED, 0, current } end
     g = { e = etag, s = size, b = size + redundancy(size), o = now, l = now, q = 0, n = 0, d = {}, t = {} }
   end
-  local code, finish = join(g, id, etag, start, want)
+  local code, finish = join(g, id, etag, start, want, arg(9) == 'whole')
   if code == ENDED then
     forget(retain)
   elseif code == 0 then
@@ -277,10 +283,10 @@ if step == 'renew' then
 end
 
 if step == 'close' then
-  -- stream, written, retain
+  -- stream, sent, retain, upto or count
   local g = load()
   if not g then return { 0 } end
-  local after = close(g, arg(1), tonumber(arg(2)))
+  local after = close(g, arg(1), tonumber(arg(2)), arg(4) == 'count')
   if after == 0 then
     save(g, tonumber(arg(3)))
   elseif after == 1 then

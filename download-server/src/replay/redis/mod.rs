@@ -11,7 +11,7 @@
 
 mod connections;
 
-use super::grant::{GrantPolicy, Refusal};
+use super::grant::{GrantPolicy, Lease, Refusal, Sent};
 use super::{Joined, Peeked, ReplayUnavailable, StreamRequest};
 use connections::Connections;
 use redis::aio::ConnectionManager;
@@ -105,7 +105,11 @@ impl RedisReplayStore {
             .arg(r.size)
             .arg(r.start)
             .arg(r.want)
-            .arg(r.stream.to_string());
+            .arg(r.stream.to_string())
+            .arg(match r.lease {
+                Lease::Renewed => "renewed",
+                Lease::Whole => "whole",
+            });
         call
     }
 
@@ -181,10 +185,10 @@ impl RedisReplayStore {
         jti: &Jti,
         exp: i64,
         stream: u64,
-        written: u64,
+        sent: Sent,
         now: i64,
     ) -> Result<(), ReplayUnavailable> {
-        let call = self.close_call(jti, exp, stream, written, now);
+        let call = self.close_call(jti, exp, stream, sent, now);
         let _: (i64,) = self
             .connections
             .bounded(|mut conn| {
@@ -200,13 +204,18 @@ impl RedisReplayStore {
         jti: &Jti,
         exp: i64,
         stream: u64,
-        written: u64,
+        sent: Sent,
         now: i64,
     ) -> redis::ScriptInvocation<'_> {
         let mut call = self.invocation("close", jti, now);
+        let (value, counted) = match sent {
+            Sent::Upto(written) => (written, "upto"),
+            Sent::Count(count) => (count, "count"),
+        };
         call.arg(stream.to_string())
-            .arg(written)
-            .arg(exp + self.retain_after_exp);
+            .arg(value)
+            .arg(exp + self.retain_after_exp)
+            .arg(counted);
         call
     }
 
@@ -229,7 +238,7 @@ impl RedisReplayStore {
         tokio::spawn(async move {
             for _ in 0..60 {
                 let mut call = step_call(&script, key.clone(), &epoch_key, &policy, "close", now);
-                call.arg(stream.to_string()).arg(0).arg(retain);
+                call.arg(stream.to_string()).arg(0).arg(retain).arg("count");
                 if let Ok(Ok(_)) =
                     tokio::time::timeout(timeout, call.invoke_async::<(i64,)>(&mut conn)).await
                 {

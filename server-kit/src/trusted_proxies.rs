@@ -1,6 +1,6 @@
-//! Which reverse proxies may name the client: `X-Forwarded-For` is believed only when the TCP
-//! peer is one of the `--trusted-proxies`, since anyone else could write that header themselves.
-//! Pure policy, no HTTP types: the `ClientInfo` extractor applies it to a request.
+//! Which reverse proxies may name the client: forwarded headers are believed only when the TCP
+//! peer is one of the `--trusted-proxies`, since anyone else could write them themselves. Pure
+//! policy, no HTTP types: each server applies it to its requests.
 
 use ipnet::IpNet;
 use std::net::IpAddr;
@@ -31,8 +31,15 @@ impl TrustedProxies {
         TrustedProxies(entries)
     }
 
-    fn contains(&self, ip: IpAddr) -> bool {
+    /// Whether `ip` is one of the trusted proxies.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
         self.0.iter().any(|p| p.0.contains(&ip))
+    }
+
+    /// Whether no proxy is trusted.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 
     /// The client's address: the TCP peer, unless it is trusted; then, walking
@@ -63,6 +70,21 @@ impl TrustedProxies {
     }
 }
 
+/// The `for=` addresses of an RFC 7239 `Forwarded` header, in order, as `X-Forwarded-For` hops
+/// (`for="[2001:db8::1]:80"` unquoted; obfuscated names such as `for=_hidden` stay as they are
+/// and stop the walk in `client_ip`).
+pub fn forwarded_for_hops(forwarded: &str) -> impl Iterator<Item = &str> {
+    forwarded
+        .split(',')
+        .flat_map(|element| element.split(';'))
+        .filter_map(|pair| {
+            let (name, value) = pair.split_once('=')?;
+            name.trim()
+                .eq_ignore_ascii_case("for")
+                .then(|| value.trim().trim_matches('"'))
+        })
+}
+
 /// `1.2.3.4`, `2001:db8::1`, and the `1.2.3.4:5678` / `[2001:db8::1]:5678` forms some proxies write.
 fn parse_hop(hop: &str) -> Option<IpAddr> {
     let hop = hop.trim();
@@ -75,6 +97,19 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc_7239_for_values_are_hops() {
+        let t = trusted(&["127.0.0.1"]);
+        let header = r#"for=192.0.2.60;proto=http;by=203.0.113.43, for="[2001:db8:cafe::17]:4711""#;
+        let hops: Vec<&str> = forwarded_for_hops(header).collect();
+        assert_eq!(hops, ["192.0.2.60", "[2001:db8:cafe::17]:4711"]);
+        assert_eq!(
+            t.client_ip(ip("127.0.0.1"), forwarded_for_hops(header)),
+            ip("2001:db8:cafe::17")
+        );
+        assert!(t.contains(ip("::ffff:127.0.0.1")));
+    }
 
     fn trusted(list: &[&str]) -> TrustedProxies {
         TrustedProxies::new(list.iter().map(|s| s.parse().unwrap()).collect())
