@@ -8,9 +8,11 @@ pub mod openssl;
 pub mod postgres;
 pub mod procs;
 pub mod redis;
+pub mod s3;
 pub mod tls;
 
 pub use eventually::{eventually, eventually_blocking};
 pub use postgres::PostgresServer;
 pub use procs::{ChildGuard, free_port};
 pub use redis::RedisServer;
+pub use s3::S3Server;

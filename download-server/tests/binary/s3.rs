@@ -6,47 +6,8 @@ use object_store::aws::AmazonS3Builder;
 use object_store::path::Path;
 use object_store::{Attribute, Attributes, ObjectStore, ObjectStoreExt, PutOptions};
 use shared::{Minter, ObjectPath};
-use std::process::{Command, Stdio};
-use std::time::Duration;
-use test_support::procs::wait_for_port;
-use test_support::{ChildGuard, free_port};
-
-const ACCESS_KEY: &str = "AKIATESTKEY";
-const SECRET_KEY: &str = "test-secret-key";
-const BUCKET: &str = "downloads";
-
-fn s3s_fs_binary() -> std::path::PathBuf {
-    if let Ok(path) = std::env::var("S3S_FS") {
-        return path.into();
-    }
-    let home = std::env::var("CARGO_HOME").map_or_else(
-        |_| std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cargo"),
-        std::path::PathBuf::from,
-    );
-    let candidate = home.join("bin/s3s-fs");
-    assert!(
-        candidate.exists(),
-        "s3s-fs is not installed: run ./scripts/test (it installs s3s-fs 0.14.1) or \
-         `cargo install s3s-fs --version 0.14.1 --features binary --locked`"
-    );
-    candidate
-}
-
-/// Starts s3s-fs serving `root` on `port`, and waits (bounded) until it listens.
-async fn start_s3(root: &std::path::Path, port: u16) -> ChildGuard {
-    let process = ChildGuard(
-        Command::new(s3s_fs_binary())
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
-            .arg(root)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for_port(port, Duration::from_secs(30)).await;
-    process
-}
+use test_support::free_port;
+use test_support::s3::{ACCESS_KEY, BUCKET, SECRET_KEY, start_s3};
 
 #[tokio::test]
 async fn objects_on_s3_are_served_once_with_ranges_and_their_stored_type() {
