@@ -1,36 +1,20 @@
-//! The edge worker in `deploy/edge` (run under Node.js) in front of the real download server, and
-//! the server's side of that pattern: `POST /v1/redeem` and `GET /.well-known/jwks.json`.
+//! The edge worker in `deploy/edge`, run under Node.js with the real jose, in front of the real
+//! download server: it verifies links with the server's remote JWKS and serves them by
+//! `POST /v1/redeem` and a presigned GET (S3 store) or by passing them on (folder store).
 
 use super::forge;
-use futures_util::future::join_all;
+use super::redeem::{EDGE_KEY, origin, s3_origin};
+use download_server::Config;
 use integration_tests::{DownloadServer, EdgeWorker, ServerFiles};
 use serde_json::{Value, json};
 
-/// The key the tests' edge presents; the origin's key file also holds an older one (rotation).
-const EDGE_KEY: &str = "edge-key-5f0c8e2a9b7d4c1e8f3a6b2d";
-const OLD_EDGE_KEY: &str = "edge-key-retiring-91d2c7b3";
-
-/// A download server with `--edge-keys` set (two keys, a comment and a blank line).
-async fn origin() -> DownloadServer {
-    let files = ServerFiles::new();
-    let keys = files.dir.path().join("edge-keys");
-    std::fs::write(
-        &keys,
-        format!("# retired once every edge has the new key\n{OLD_EDGE_KEY}\n\n{EDGE_KEY}\n"),
-    )
-    .unwrap();
-    let mut config = files.config();
-    config.edge_keys = Some(keys);
-    DownloadServer::start(files, config).await
-}
-
 /// The worker's settings for `origin`: JWKS from the origin's well-known URL.
-fn edge_env(origin: &DownloadServer, delivery: &str, key: &str) -> Value {
+fn edge_env(base: &str, config: &Config, delivery: &str, key: &str) -> Value {
     json!({
         "DELIVERY": delivery,
-        "ORIGIN": origin.base,
-        "ISSUER": origin.config.issuer,
-        "AUDIENCE": origin.config.audience,
+        "ORIGIN": base,
+        "ISSUER": config.issuer,
+        "AUDIENCE": config.audience,
         "EDGE_KEY": key,
     })
 }
@@ -50,27 +34,13 @@ async fn requests_seen(origin: &DownloadServer) -> u64 {
 fn fetches_past_the_keys(edge: &EdgeWorker) -> Vec<Value> {
     edge.fetches()
         .into_iter()
-        .filter(|fetch| !fetch["url"].as_str().unwrap().ends_with("/.well-known/jwks.json"))
+        .filter(|fetch| {
+            !fetch["url"]
+                .as_str()
+                .unwrap()
+                .ends_with("/.well-known/jwks.json")
+        })
         .collect()
-}
-
-async fn redeem(
-    origin: &DownloadServer,
-    key: Option<&str>,
-    idempotency_key: Option<&str>,
-    body: &Value,
-) -> reqwest::Response {
-    let mut request = origin
-        .client
-        .post(format!("{}/v1/redeem", origin.base))
-        .json(body);
-    if let Some(key) = key {
-        request = request.bearer_auth(key);
-    }
-    if let Some(idempotency_key) = idempotency_key {
-        request = request.header("idempotency-key", idempotency_key);
-    }
-    request.send().await.expect("request completes")
 }
 
 #[tokio::test]
@@ -78,7 +48,7 @@ async fn a_valid_link_through_the_edge_gives_the_exact_bytes_once() {
     let origin = origin().await;
     let body = integration_tests::download::sample_bytes(300_000, 1);
     origin.put_file("reports/q3.bin", &body);
-    let edge = EdgeWorker::start(&edge_env(&origin, "origin", EDGE_KEY)).await;
+    let edge = EdgeWorker::start(&edge_env(&origin.base, &origin.config, "origin", EDGE_KEY)).await;
     let token = origin.mint_named("reports/q3.bin", "Q3 report.bin");
 
     let response = edge.get(&format!("{token}/Q3%20report.bin")).await;
@@ -107,7 +77,7 @@ async fn a_valid_link_through_the_edge_gives_the_exact_bytes_once() {
 async fn forged_links_are_refused_at_the_edge_and_never_reach_the_origin() {
     let origin = origin().await;
     origin.put_file("f.txt", b"secret bytes");
-    let edge = EdgeWorker::start(&edge_env(&origin, "origin", EDGE_KEY)).await;
+    let edge = EdgeWorker::start(&edge_env(&origin.base, &origin.config, "origin", EDGE_KEY)).await;
     let valid = origin.mint("f.txt");
     let (head, rest) = valid.split_once('.').unwrap();
     let (payload, signature) = rest.split_once('.').unwrap();
@@ -119,7 +89,10 @@ async fn forged_links_are_refused_at_the_edge_and_never_reach_the_origin() {
     // The last of 86 characters carries 2 bits: jose ignores the other 4, the origin does not.
     let non_canonical = {
         const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        let last = ALPHABET.iter().position(|&c| c == signature.as_bytes()[85]).unwrap();
+        let last = ALPHABET
+            .iter()
+            .position(|&c| c == signature.as_bytes()[85])
+            .unwrap();
         format!("{}{}", &signature[..85], char::from(ALPHABET[last | 1]))
     };
     let other_key = shared::SigningKey::generate().unwrap();
@@ -153,9 +126,7 @@ async fn forged_links_are_refused_at_the_edge_and_never_reach_the_origin() {
         (
             "HS256 keyed with the public key",
             forge::sign_with(
-                &jsonwebtoken::EncodingKey::from_secret(
-                    &forge::public_key_forms(&origin).0,
-                ),
+                &jsonwebtoken::EncodingKey::from_secret(&forge::public_key_forms(&origin).0),
                 &forge::hs256_header(&kid),
                 &claims,
             ),
@@ -186,7 +157,7 @@ async fn forged_links_are_refused_at_the_edge_and_never_reach_the_origin() {
 async fn an_expired_link_is_refused_at_the_edge() {
     let origin = origin().await;
     origin.put_file("f.txt", b"late");
-    let edge = EdgeWorker::start(&edge_env(&origin, "origin", EDGE_KEY)).await;
+    let edge = EdgeWorker::start(&edge_env(&origin.base, &origin.config, "origin", EDGE_KEY)).await;
     let mut claims = origin.claims("f.txt");
     claims.iat -= 600;
     claims.exp = shared::time::now_secs() - 120;
@@ -210,7 +181,7 @@ async fn a_download_opened_before_expiry_resumes_through_the_edge_after_it() {
     };
     let body = integration_tests::download::sample_bytes(100_000, 2);
     origin.put_file("big.bin", &body);
-    let mut env = edge_env(&origin, "origin", EDGE_KEY);
+    let mut env = edge_env(&origin.base, &origin.config, "origin", EDGE_KEY);
     env["LEEWAY_SECONDS"] = json!("0");
     let edge = EdgeWorker::start(&env).await;
     let mut claims = origin.claims("big.bin");
@@ -251,7 +222,7 @@ async fn a_download_opened_before_expiry_resumes_through_the_edge_after_it() {
 async fn the_jwks_reaches_the_worker_as_jose_needs_it() {
     let origin = origin().await;
     origin.put_file("f.txt", b"x");
-    let edge = EdgeWorker::start(&edge_env(&origin, "origin", EDGE_KEY)).await;
+    let edge = EdgeWorker::start(&edge_env(&origin.base, &origin.config, "origin", EDGE_KEY)).await;
 
     assert_eq!(edge.get(&origin.mint("f.txt")).await.status(), 200);
 
@@ -262,7 +233,10 @@ async fn the_jwks_reaches_the_worker_as_jose_needs_it() {
     assert_eq!(status, 200);
     assert_eq!(headers["content-type"], "application/jwk-set+json");
     let etag = headers["etag"].as_str().expect("an ETag");
-    assert!(etag.starts_with('"') && etag.ends_with('"'), "strong: {etag}");
+    assert!(
+        etag.starts_with('"') && etag.ends_with('"'),
+        "strong: {etag}"
+    );
     let cache_control = headers["cache-control"].as_str().unwrap();
     for directive in ["public", "max-age=", "stale-if-error="] {
         assert!(cache_control.contains(directive), "{cache_control}");
@@ -271,52 +245,16 @@ async fn the_jwks_reaches_the_worker_as_jose_needs_it() {
 }
 
 #[tokio::test]
-async fn the_jwks_holds_exactly_the_public_keys_the_origin_trusts() {
-    let origin = origin().await;
-
-    let response = origin.get_path("/.well-known/jwks.json").await;
-
-    assert_eq!(response.status(), 200);
-    let etag = response.headers()["etag"].clone();
-    let jwks: Value = response.json().await.unwrap();
-    let expected = serde_json::to_value(origin.files.key.public_jwks()).unwrap();
-    assert_eq!(jwks, expected);
-    for key in jwks["keys"].as_array().unwrap() {
-        assert!(key.get("d").is_none(), "no private member: {key}");
-    }
-    let again = origin
-        .client
-        .get(format!("{}/.well-known/jwks.json", origin.base))
-        .header("if-none-match", etag.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.headers()["etag"], etag, "the same keys, the same ETag");
-}
-
-#[tokio::test]
-async fn a_redeem_with_a_wrong_or_missing_edge_key_is_401_and_uses_nothing() {
-    let origin = origin().await;
-    origin.put_file("f.txt", b"kept");
-    let token = origin.mint("f.txt");
-    let body = json!({ "token": token });
-
-    for key in [Some("not-an-edge-key"), Some(""), None] {
-        let response = redeem(&origin, key, None, &body).await;
-        assert_eq!(response.status(), 401, "key {key:?}");
-        assert_eq!(response.headers()["www-authenticate"], "Bearer");
-        assert_eq!(response.headers()["cache-control"], "private, no-store");
-    }
-    // The retiring key still works, and the link was not used by the refusals.
-    let granted = redeem(&origin, Some(OLD_EDGE_KEY), None, &body).await;
-    assert_eq!(granted.status(), 200);
-}
-
-#[tokio::test]
 async fn a_worker_with_a_wrong_edge_key_refuses_without_using_the_link() {
     let origin = origin().await;
     origin.put_file("f.txt", b"kept");
-    let edge = EdgeWorker::start(&edge_env(&origin, "presigned", "not-an-edge-key")).await;
+    let edge = EdgeWorker::start(&edge_env(
+        &origin.base,
+        &origin.config,
+        "presigned",
+        "not-an-edge-key",
+    ))
+    .await;
     let token = origin.mint("f.txt");
 
     let (status, problem) = forge::problem(edge.get(&token).await).await;
@@ -330,105 +268,137 @@ async fn a_worker_with_a_wrong_edge_key_refuses_without_using_the_link() {
     let redeems = edge.fetches_of("/v1/redeem");
     assert_eq!(redeems.len(), 1);
     assert_eq!(redeems[0]["status"], 401);
-    assert_eq!(origin.get(&token).await.status(), 200, "the link still works");
+    assert_eq!(
+        origin.get(&token).await.status(),
+        200,
+        "the link still works"
+    );
 }
 
 #[tokio::test]
-async fn a_redeem_answers_the_object_and_the_same_for_the_same_idempotency_key() {
+async fn a_head_through_the_edge_uses_nothing() {
     let origin = origin().await;
-    origin.put_file("docs/a.pdf", &[5u8; 1234]);
-    let token = origin.mint_named("docs/a.pdf", "A.pdf");
-    let body = json!({ "token": token });
+    origin.put_file("f.bin", &[1u8; 4321]);
+    let token = origin.mint("f.bin");
+    let edge = EdgeWorker::start(&edge_env(
+        &origin.base,
+        &origin.config,
+        "presigned",
+        EDGE_KEY,
+    ))
+    .await;
 
-    let first = redeem(&origin, Some(EDGE_KEY), Some("attempt-1"), &body).await;
-    assert_eq!(first.status(), 200);
-    assert_eq!(first.headers()["cache-control"], "private, no-store");
-    let first: Value = first.json().await.unwrap();
-    let replayed = redeem(&origin, Some(EDGE_KEY), Some("attempt-1"), &body).await;
-    assert_eq!(replayed.status(), 200);
-    let replayed: Value = replayed.json().await.unwrap();
+    let head = edge.client.head(edge.url(&token)).send().await.unwrap();
 
-    assert_eq!(first, replayed);
-    assert_eq!(first["obj"], "docs/a.pdf");
-    assert_eq!(first["name"], "A.pdf");
-    assert_eq!(first["size"], 1234);
-    assert_eq!(first["status"], 200);
-    assert_eq!(first["content_range"], Value::Null);
-    assert_eq!(first["url"], Value::Null, "a folder store has no presigned URL");
-    assert!(first["etag"].as_str().is_some_and(|e| e.starts_with('"')));
-    let other = redeem(&origin, Some(EDGE_KEY), Some("attempt-2"), &body).await;
-    let (status, problem) = forge::problem(other).await;
+    assert_eq!(head.status(), 200, "{}", edge.log());
+    assert_eq!(head.headers()["content-length"], "4321");
+    assert_eq!(head.headers()["accept-ranges"], "bytes");
+    assert_eq!(head.headers()["cache-control"], "private, no-store");
+    let redeems = edge.fetches_of("/v1/redeem");
+    assert_eq!(redeems.len(), 1, "answered from a HEAD redeem");
+    assert_eq!(origin.get(&token).await.status(), 200, "nothing was used");
+}
+
+#[tokio::test]
+async fn a_valid_link_through_the_edge_is_served_once_from_the_store() {
+    let origin = s3_origin().await;
+    let body = integration_tests::download::sample_bytes(300_000, 3);
+    origin.s3.put("reports/q3.bin", &body);
+    let edge = EdgeWorker::start(&edge_env(
+        &origin.base,
+        &origin.config,
+        "presigned",
+        EDGE_KEY,
+    ))
+    .await;
+    let token = origin.mint("reports/q3.bin");
+
+    let response = edge.get(&format!("{token}/q3.bin")).await;
+
+    assert_eq!(response.status(), 200, "{}\n{}", edge.log(), origin.log());
+    assert_eq!(response.headers()["cache-control"], "private, no-store");
+    assert_eq!(response.headers()["content-length"], "300000");
+    assert!(response.headers().get("x-amz-request-id").is_none());
+    assert_eq!(response.bytes().await.unwrap().as_ref(), body.as_slice());
+    let objects: Vec<Value> = edge
+        .fetches()
+        .into_iter()
+        .filter(|fetch| {
+            fetch["url"]
+                .as_str()
+                .unwrap()
+                .starts_with(&origin.s3.endpoint)
+        })
+        .collect();
+    assert_eq!(
+        objects.len(),
+        1,
+        "the bytes came from the store: {objects:?}"
+    );
+    assert_eq!(objects[0]["status"], 200);
+
+    let again = edge.get(&token).await;
+    let (status, problem) = forge::problem(again).await;
     assert_eq!(status, 410);
     assert_eq!(
         problem["type"],
         "tag:download-server,2026:problem:already_used"
     );
+    let redeems = edge.fetches_of("/v1/redeem");
+    assert_eq!(redeems.len(), 2, "{redeems:?}");
+    assert_eq!(redeems[1]["status"], 410);
+
+    // A range: the edge asks the store for exactly the granted bytes.
+    let ranged = edge
+        .client
+        .get(edge.url(&origin.mint("reports/q3.bin")))
+        .header("range", "bytes=1000-1999")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ranged.status(), 206);
+    assert_eq!(ranged.headers()["content-range"], "bytes 1000-1999/300000");
+    assert_eq!(ranged.bytes().await.unwrap().as_ref(), &body[1000..2000]);
 }
 
 #[tokio::test]
-async fn of_64_concurrent_redeems_of_one_link_exactly_one_is_granted() {
-    let origin = origin().await;
-    origin.put_file("f.bin", &[9u8; 200_000]);
-    let body = json!({ "token": origin.mint("f.bin") });
-
-    let answers = join_all((0..64).map(|i| {
-        let (origin, body) = (&origin, &body);
-        async move {
-            let key = format!("attempt-{i}");
-            let response = redeem(origin, Some(EDGE_KEY), Some(&key), body).await;
-            let status = response.status().as_u16();
-            (status, response.json::<Value>().await.unwrap())
-        }
-    }))
-    .await;
-
-    let granted = answers.iter().filter(|(status, _)| *status == 200).count();
-    assert_eq!(granted, 1, "{answers:?}");
-    for (status, answer) in answers.iter().filter(|(status, _)| *status != 200) {
-        assert_eq!(*status, 410, "{answer}");
-        assert_eq!(
-            answer["type"],
-            "tag:download-server,2026:problem:already_used"
-        );
-    }
-}
-
-#[tokio::test]
-async fn a_head_redeem_uses_nothing_and_a_head_through_the_edge_neither() {
-    let origin = origin().await;
-    origin.put_file("f.bin", &[1u8; 4321]);
+async fn with_the_origin_down_the_edge_fails_closed() {
+    let mut origin = s3_origin().await;
+    origin.s3.put("f.bin", b"the bytes");
+    let env = edge_env(&origin.base, &origin.config, "presigned", EDGE_KEY);
+    let warm = EdgeWorker::start(&env).await;
+    assert_eq!(
+        warm.get(&origin.mint("f.bin")).await.status(),
+        200,
+        "{}",
+        warm.log()
+    );
     let token = origin.mint("f.bin");
 
-    let probe = redeem(
-        &origin,
-        Some(EDGE_KEY),
-        None,
-        &json!({ "token": token, "method": "HEAD" }),
-    )
-    .await;
-    assert_eq!(probe.status(), 200);
-    let edge = EdgeWorker::start(&edge_env(&origin, "presigned", EDGE_KEY)).await;
-    let head = edge.client.head(edge.url(&token)).send().await.unwrap();
-    assert_eq!(head.status(), 200, "{}", edge.log());
-    assert_eq!(head.headers()["content-length"], "4321");
-    assert_eq!(head.headers()["accept-ranges"], "bytes");
-    assert_eq!(head.headers()["cache-control"], "private, no-store");
+    origin.kill();
 
-    assert_eq!(origin.get(&token).await.status(), 200, "nothing was used");
-}
-
-#[tokio::test]
-async fn redeem_is_not_there_without_edge_keys() {
-    let origin = DownloadServer::spawn().await;
-    origin.put_file("f.txt", b"x");
-
-    let response = redeem(
-        &origin,
-        Some(EDGE_KEY),
-        None,
-        &json!({ "token": origin.mint("f.txt") }),
-    )
-    .await;
-
-    assert_eq!(response.status(), 404);
+    // An edge that holds the keys verifies the link, but without the origin's word it serves
+    // nothing; one that never had the keys cannot even verify it.
+    let cold = EdgeWorker::start(&env).await;
+    for edge in [&warm, &cold] {
+        let response = edge.get(&token).await;
+        assert_eq!(response.headers()["retry-after"], "5");
+        let (status, problem) = forge::problem(response).await;
+        assert_eq!(status, 503, "{}", edge.log());
+        assert_eq!(
+            problem["type"],
+            "tag:download-server,2026:problem:origin_unavailable"
+        );
+        let from_store = edge
+            .fetches()
+            .into_iter()
+            .filter(|fetch| {
+                fetch["url"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(&origin.s3.endpoint)
+            })
+            .count();
+        assert!(from_store <= 1, "only the warm-up's object was fetched");
+    }
 }

@@ -9,6 +9,7 @@ mod happy_path;
 mod keys;
 mod object_stores;
 mod ranges;
+mod redeem;
 mod redis_replay;
 mod rejections;
 mod robustness;
