@@ -6,7 +6,8 @@
 //
 // ENV.json is the worker's `env` (its vars and secrets). With FETCH_LOG, every fetch the worker
 // makes is appended there as one JSON line (method, URL without its query and with download
-// tokens cut out, status, response headers), so a test can see what the worker saw.
+// tokens cut out, status and response headers, or status null and the error of a fetch that
+// failed), so a test can see what the worker saw.
 
 import { once } from 'node:events';
 import { appendFileSync, readFileSync } from 'node:fs';
@@ -28,14 +29,20 @@ if (fetchLog) {
   const realFetch = globalThis.fetch;
   globalThis.fetch = async (input, init) => {
     const request = new Request(input, init);
-    const response = await realFetch(request);
     const url = new URL(request.url);
-    appendFileSync(fetchLog, `${JSON.stringify({
+    const log = (fields) => appendFileSync(fetchLog, `${JSON.stringify({
       method: request.method,
       url: `${url.origin}${url.pathname.replace(/^\/d\/[^/]+/, '/d/{token}')}`,
-      status: response.status,
-      headers: Object.fromEntries(response.headers),
+      ...fields,
     })}\n`);
+    let response;
+    try {
+      response = await realFetch(request);
+    } catch (error) {
+      log({ status: null, error: String(error?.cause?.code ?? error) });
+      throw error;
+    }
+    log({ status: response.status, headers: Object.fromEntries(response.headers) });
     return response;
   };
 }

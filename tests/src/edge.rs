@@ -68,7 +68,7 @@ impl EdgeWorker {
     }
 
     /// Every fetch the worker made so far, in order: `method`, `url` (no query, tokens cut out),
-    /// `status` and the response's `headers`.
+    /// `status` and the response's `headers` (`status` null and an `error` for a fetch that failed).
     pub fn fetches(&self) -> Vec<serde_json::Value> {
         match std::fs::read_to_string(self.dir.path().join("fetches.jsonl")) {
             Ok(text) => text

@@ -389,8 +389,18 @@ async fn with_the_origin_down_the_edge_fails_closed() {
             problem["type"],
             "tag:download-server,2026:problem:origin_unavailable"
         );
-        let from_store = edge
-            .fetches()
+    }
+    let tried = |edge: &EdgeWorker, path: &str| -> Vec<Value> {
+        edge.fetches_of(path)
+            .into_iter()
+            .filter(|fetch| fetch["status"].is_null())
+            .collect()
+    };
+    assert_eq!(tried(&warm, "/v1/redeem").len(), 2, "one retry, same key");
+    assert_eq!(tried(&cold, "/.well-known/jwks.json").len(), 1);
+    assert_eq!(fetches_past_the_keys(&cold), Vec::<Value>::new());
+    let from_store = |edge: &EdgeWorker| {
+        edge.fetches()
             .into_iter()
             .filter(|fetch| {
                 fetch["url"]
@@ -398,7 +408,8 @@ async fn with_the_origin_down_the_edge_fails_closed() {
                     .unwrap()
                     .starts_with(&origin.s3.endpoint)
             })
-            .count();
-        assert!(from_store <= 1, "only the warm-up's object was fetched");
-    }
+            .count()
+    };
+    assert_eq!(from_store(&warm), 1, "only the warm-up's object");
+    assert_eq!(from_store(&cold), 0);
 }
