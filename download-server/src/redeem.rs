@@ -106,7 +106,10 @@ async fn check(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
+        .and_then(|value| value.split_once(' '))
+        // The scheme is case-insensitive (RFC 9110 §11.1).
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, key)| key)
         .ok_or(DownloadError::Unauthorized)?;
     if !keys.accepts(presented.trim().as_bytes()) {
         return Err(DownloadError::Unauthorized);
@@ -122,7 +125,12 @@ async fn check(
     let head = match asked.method.as_deref() {
         None | Some("GET") => false,
         Some("HEAD") => true,
-        Some(_) => return Err(DownloadError::MethodNotAllowed),
+        // A 405 would carry `Allow: GET, HEAD`, untrue of this POST-only resource.
+        Some(other) => {
+            return Err(DownloadError::BadRequest(format!(
+                "method {other:?} is not GET or HEAD"
+            )));
+        }
     };
     let ask = Ask {
         token: &asked.token,
