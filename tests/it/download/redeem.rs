@@ -137,6 +137,16 @@ async fn either_of_two_rotated_edge_keys_is_accepted() {
         let response = redeem(&origin.client, &origin.base, Some(key), None, &body).await;
         assert_eq!(granted(response).await["obj"], "f.txt", "key {key}");
     }
+    // The scheme is case-insensitive (RFC 9110 §11.1).
+    let lower = origin
+        .client
+        .post(format!("{}/v1/redeem", origin.base))
+        .header("authorization", format!("bearer {EDGE_KEY}"))
+        .json(&json!({ "token": origin.mint("f.txt") }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(granted(lower).await["obj"], "f.txt");
 }
 
 #[tokio::test]
@@ -334,7 +344,9 @@ async fn a_body_that_is_not_a_redeem_request_is_400_and_never_5xx() {
         assert_eq!(problem["type"], format!("{PROBLEM}bad_request"), "{body}");
     }
     let other_method = redeem_at(&origin, None, &json!({ "token": token, "method": "PUT" })).await;
-    assert!(other_method.status().is_client_error());
+    let (status, problem) = forge::problem(private(other_method)).await;
+    assert_eq!(status, 400, "a method other than GET or HEAD");
+    assert_eq!(problem["type"], format!("{PROBLEM}bad_request"));
 
     assert_eq!(
         origin.get(&token).await.status(),
