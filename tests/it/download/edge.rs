@@ -112,7 +112,7 @@ async fn forged_links_are_refused_at_the_edge_and_never_reach_the_origin() {
         ),
         (
             "a signature by another key under the origin's kid",
-            forge::sign_with(&other_key.encoding_key(), &forge::header(&origin), &claims),
+            forge::sign_with(other_key.encoding_key(), &forge::header(&origin), &claims),
         ),
         (
             "another issuer",
