@@ -67,6 +67,16 @@ impl EdgeWorker {
             .expect("request completes")
     }
 
+    /// `GET /d/{token}` with `Range: {range}`.
+    pub async fn get_range(&self, token: &str, range: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(token))
+            .header("range", range)
+            .send()
+            .await
+            .expect("request completes")
+    }
+
     /// Every fetch the worker made so far, in order: `method`, `url` (no query, tokens cut out),
     /// `status` and the response's `headers` (`status` null and an `error` for a fetch that failed).
     pub fn fetches(&self) -> Vec<serde_json::Value> {

@@ -187,13 +187,7 @@ async fn a_download_opened_before_expiry_resumes_through_the_edge_after_it() {
     let mut claims = origin.claims("big.bin");
     claims.exp = shared::time::now_secs() + 2;
     let token = origin.sign(&claims);
-    let first = edge
-        .client
-        .get(edge.url(&token))
-        .header("range", "bytes=0-999")
-        .send()
-        .await
-        .unwrap();
+    let first = edge.get_range(&token, "bytes=0-999").await;
     assert_eq!(first.status(), 206, "{}", edge.log());
     assert_eq!(first.bytes().await.unwrap().as_ref(), &body[..1000]);
     integration_tests::eventually(
@@ -206,13 +200,7 @@ async fn a_download_opened_before_expiry_resumes_through_the_edge_after_it() {
     assert_eq!(edge.get(&token).await.status(), 410);
 
     // ...while the resume is left to the origin, which knows the download is open.
-    let rest = edge
-        .client
-        .get(edge.url(&token))
-        .header("range", "bytes=1000-")
-        .send()
-        .await
-        .unwrap();
+    let rest = edge.get_range(&token, "bytes=1000-").await;
 
     assert_eq!(rest.status(), 206, "{}", edge.log());
     assert_eq!(rest.bytes().await.unwrap().as_ref(), &body[1000..]);
@@ -350,12 +338,8 @@ async fn a_valid_link_through_the_edge_is_served_once_from_the_store() {
 
     // A range: the edge asks the store for exactly the granted bytes.
     let ranged = edge
-        .client
-        .get(edge.url(&origin.mint("reports/q3.bin")))
-        .header("range", "bytes=1000-1999")
-        .send()
-        .await
-        .unwrap();
+        .get_range(&origin.mint("reports/q3.bin"), "bytes=1000-1999")
+        .await;
     assert_eq!(ranged.status(), 206);
     assert_eq!(ranged.headers()["content-range"], "bytes 1000-1999/300000");
     assert_eq!(ranged.bytes().await.unwrap().as_ref(), &body[1000..2000]);
