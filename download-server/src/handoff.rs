@@ -97,7 +97,11 @@ pub async fn report(req: HttpRequest, state: web::Data<DownloadState>) -> HttpRe
         let uri = forwarded
             .first_of(&["x-original-uri", "x-forwarded-uri"])
             .ok_or(DownloadError::MissingUri)?;
-        let token = download_token(uri).ok_or(DownloadError::BadUri)?;
+        // nginx's `$request_uri` keeps the client's query, which the download itself ignored.
+        let path = uri.split(['?', '#']).next().unwrap_or_default();
+        let token = download_token(path).ok_or_else(|| {
+            DownloadError::BadRequest("X-Original-URI is not a download URL".into())
+        })?;
         let stream = forwarded
             .stream_id()
             .ok_or_else(|| DownloadError::BadRequest("no X-Request-Id".into()))?;

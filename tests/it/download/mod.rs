@@ -2,6 +2,7 @@
 
 mod clients;
 mod forge;
+mod forwarding;
 mod grant_rules;
 mod grants;
 mod happy_path;
