@@ -412,3 +412,63 @@ async fn authorize_fails_closed_with_503_when_redis_cannot_answer() {
     assert!(response.headers().contains_key("retry-after"));
     assert_eq!(header(&response, "x-dl-object"), "");
 }
+
+#[tokio::test]
+async fn an_edge_reports_what_it_sent_by_its_key_so_its_client_can_resume() {
+    let keys = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(keys.path(), "edge-key-0123456789abcdef\n").unwrap();
+    let path = keys.path().to_owned();
+    let server = DownloadServer::spawn_with(|config| config.edge_keys = Some(path)).await;
+    server.put_file("f.bin", &vec![5u8; 5000]);
+    let token = server.mint("f.bin");
+    let redeem = |id: &'static str, range: Option<&'static str>| {
+        let body = serde_json::json!({ "token": token, "range": range });
+        server
+            .client
+            .post(format!("{}/v1/redeem", server.base))
+            .bearer_auth("edge-key-0123456789abcdef")
+            .header("idempotency-key", id)
+            .json(&body)
+            .send()
+    };
+    let edge_report = |key: &'static str, sent: u64| {
+        server
+            .client
+            .post(format!("{}/v1/handoff/report", server.base))
+            .bearer_auth(key)
+            .header("idempotency-key", "edge-1")
+            .header("x-original-uri", format!("/d/{token}"))
+            .header("x-bytes-sent", sent.to_string())
+            .send()
+    };
+    assert_eq!(redeem("edge-1", None).await.unwrap().status(), 200);
+    // The first redemption holds the whole object until the edge says what it sent.
+    assert_ne!(
+        redeem("edge-2", Some("bytes=1000-"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    assert_eq!(
+        edge_report("not-the-edge-key-at-all", 1000)
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        edge_report("edge-key-0123456789abcdef", 1000)
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+
+    let resumed = redeem("edge-2", Some("bytes=1000-")).await.unwrap();
+    assert_eq!(resumed.status(), 200);
+    let body: serde_json::Value = resumed.json().await.unwrap();
+    assert_eq!(body["status"], 206);
+    assert_eq!(body["content_range"], "bytes 1000-4999/5000");
+}
