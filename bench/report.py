@@ -40,6 +40,8 @@ class Case:
     p99_us: int
     server_cpu_ticks: int
     clk_tck: int
+    # A server behind the one wrk talks to (the download server behind nginx in hand-off mode).
+    behind_cpu_ticks: int = 0
 
     @property
     def seconds(self) -> float:
@@ -142,6 +144,7 @@ def load(path: Path) -> Run:
             run.cases[record["case"]] = Case(
                 name=record["case"],
                 server_cpu_ticks=record["server_cpu_ticks"],
+                behind_cpu_ticks=record.get("behind_cpu_ticks", 0),
                 clk_tck=run.machine["clk_tck"],
                 **wrk,
             )
@@ -269,7 +272,23 @@ def report(run: Run) -> tuple[list[str], dict]:
         out.append(f"  ratio {medium.measured:.2f} ({medium.verdict()}){client_bound_suffix(nginx_m)}")
         out.append(f"  CPU per 1 MiB response: download-server {ds_m.cpu_us_per_request:.0f} us,"
                    f" nginx {nginx_m.cpu_us_per_request:.0f} us (sendfile: no copy through user space)")
+        hand_1k, hand_1m = run.case(f"handoff_1k_w{w}"), run.case(f"handoff_1m_w{w}")
+        handoff = Target("1 MiB req/s, nginx hand-off vs nginx static", ">=", 0.9,
+                         ratio(hand_1m.rps, nginx_m.rps), note=f"{w} worker(s)")
+        targets.append(handoff)
+        share_1k = ratio(hand_1k.behind_cpu_ticks, hand_1k.behind_cpu_ticks + hand_1k.server_cpu_ticks)
+        share_1m = ratio(hand_1m.behind_cpu_ticks, hand_1m.behind_cpu_ticks + hand_1m.server_cpu_ticks)
+        out.append(f"nginx in front, hand-off mode, {w} worker(s) each: 1 MiB {hand_1m.rps:.0f} req/s"
+                   f" vs nginx static {nginx_m.rps:.0f}: {handoff.measured:.2f} ({handoff.verdict()})")
+        out.append(f"  1 KiB {hand_1k.rps:.0f} req/s (vs nginx static {ratio(hand_1k.rps, static.rps):.2f},"
+                   f" vs the download server alone {ratio(hand_1k.rps, ds.rps):.2f});"
+                   f" share of CPU in the download server: 1 KiB {share_1k:.2f}, 1 MiB {share_1m:.2f}")
         per_workers.append({
+            "handoff_1m_vs_nginx_static": handoff.measured,
+            "handoff_1k_rps": hand_1k.rps,
+            "handoff_1k_vs_nginx_static": ratio(hand_1k.rps, static.rps),
+            "handoff_1k_download_server_cpu_share": share_1k,
+            "handoff_1m_download_server_cpu_share": share_1m,
             "workers": w,
             "efficiency_1k": efficiency.measured,
             "efficiency_1k_per_worker": ratio(ds.rps, verify_per_s * w),

@@ -3,6 +3,7 @@
 mod clients;
 mod edge;
 mod forge;
+mod forwarding;
 mod grant_rules;
 mod grants;
 mod happy_path;
