@@ -250,12 +250,27 @@ impl Grant {
             Lease::Renewed => policy.lease(self.size),
         };
         if start < want {
-            stream.end = claims
-                .lease_end(&mut stream.fresh, start, want, &self.delivered, cap)
-                .ok_or(Refusal::Spent)?;
-            if lease == Lease::Whole && stream.end < want {
-                return Err(Refusal::Spent);
+            // A whole lease takes every run up to `want` at once (bytes sent before, to send
+            // again, then fresh ones), each from the budget the runs before it left.
+            let mut claims = claims;
+            let mut end = start;
+            loop {
+                let next = claims
+                    .lease_end(
+                        &mut stream.fresh,
+                        end,
+                        want,
+                        &self.delivered,
+                        cap - (end - start),
+                    )
+                    .ok_or(Refusal::Spent)?;
+                claims.available -= next - end;
+                end = next;
+                if lease != Lease::Whole || end >= want {
+                    break;
+                }
             }
+            stream.end = end;
         }
         self.requests += 1;
         self.last = now;
@@ -493,6 +508,39 @@ mod tests {
         assert_eq!(grant.renew(2, size, &POLICY, 2), None);
         assert_eq!(grant.close(2, Sent::Upto(size), 3), AfterClose::Spent);
         assert_eq!(grant.sent, size + MIB + 100 * KIB);
+    }
+
+    #[test]
+    fn a_whole_lease_resumes_from_inside_what_a_proxy_reported_sending() {
+        let size = 128 * MIB;
+        let mut grant = Grant::open("e", size, &POLICY, 0);
+        assert_eq!(
+            grant.join_as(1, "e", 0..size, Lease::Whole, &POLICY, 0),
+            Ok(size)
+        );
+        // The proxy handed on 5 MiB; its buffers held 4 MiB of them when the client went away.
+        assert_eq!(grant.close(1, Sent::Count(5 * MIB), 1), AfterClose::Open);
+        assert_eq!(
+            grant.join_as(2, "e", MIB..size, Lease::Whole, &POLICY, 2),
+            Ok(size),
+            "the 4 MiB again, then the rest: all at once"
+        );
+        assert!(grant.streams[0].fresh);
+        assert_eq!(
+            grant.close(2, Sent::Count(size - MIB), 3),
+            AfterClose::Spent
+        );
+        assert_eq!(grant.sent, size + 4 * MIB);
+        // A whole resume whose re-send does not fit in the allowance (8 MiB) is refused.
+        let mut grant = Grant::open("e", size, &POLICY, 0);
+        grant
+            .join_as(1, "e", 0..size, Lease::Whole, &POLICY, 0)
+            .unwrap();
+        grant.close(1, Sent::Count(20 * MIB), 1);
+        assert_eq!(
+            grant.join_as(2, "e", MIB..size, Lease::Whole, &POLICY, 2),
+            Err(Refusal::Spent)
+        );
     }
 
     #[test]

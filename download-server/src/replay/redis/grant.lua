@@ -158,9 +158,15 @@ local function join(g, id, etag, start, want, whole)
     cap = math.max(cap, policy.first_lease)
   end
   if start < want then
-    local finish, fresh = lease_end(claims, false, start, want, g.d, cap)
-    if not finish then return SPENT end
-    if whole and finish < want then return SPENT end
+    -- A whole lease takes every run up to want at once, as join_as in grant.rs.
+    local finish, fresh = start, false
+    repeat
+      local next_finish
+      next_finish, fresh = lease_end(claims, fresh, finish, want, g.d, cap - (finish - start))
+      if not next_finish then return SPENT end
+      claims.available = claims.available - (next_finish - finish)
+      finish = next_finish
+    until not whole or finish >= want
     stream[3], stream[5] = finish, fresh
   end
   g.q = g.q + 1
