@@ -26,9 +26,9 @@ const SECURITY_HEADERS = {
 };
 
 export default {
-  async fetch(request, env) {
+  async fetch(request, env, ctx) {
     try {
-      return await handle(request, settings(env));
+      return await handle(request, settings(env), ctx);
     } catch (error) {
       if (error instanceof Refusal) return error.respond(request);
       console.error(`edge worker: ${error?.message ?? error}`);
@@ -38,7 +38,7 @@ export default {
   },
 };
 
-async function handle(request, config) {
+async function handle(request, config, ctx) {
   const url = new URL(request.url);
   const route = DOWNLOAD_ROUTE.exec(url.pathname);
   if (!route) throw new Refusal(404, 'no_such_route', 'Not found', 'There is nothing here.');
@@ -50,7 +50,7 @@ async function handle(request, config) {
   await verify(token, request, config);
   return config.delivery === 'origin'
     ? proxyToOrigin(request, url.pathname, config)
-    : redeemAndServe(token, request, config);
+    : redeemAndServe(token, request, url.pathname, config, ctx);
 }
 
 /** The worker's settings, from the environment (`[vars]` and secrets in wrangler.toml). */
@@ -170,14 +170,16 @@ async function proxyToOrigin(request, path, config) {
 }
 
 // Delivery "presigned" (S3-compatible stores): POST /v1/redeem opens the download and answers a
-// short-lived presigned GET, which this worker streams from the store itself.
-async function redeemAndServe(token, request, config) {
+// short-lived presigned GET, which this worker streams from the store itself, then reports what
+// it sent so that the client can resume.
+async function redeemAndServe(token, request, path, config, ctx) {
   if (isSpeculative(request.headers)) {
     throw new Refusal(503, 'prefetch', 'Prefetch not served',
       'Single-use links are not served to speculative prefetches; the link was not used up.');
   }
   const range = request.headers.get('range');
-  const answer = await redeem(config, {
+  const idempotencyKey = crypto.randomUUID();
+  const answer = await redeem(config, idempotencyKey, {
     token, method: request.method, ...(range === null ? {} : { range }),
   });
   const headers = new Headers({
@@ -195,12 +197,79 @@ async function redeemAndServe(token, request, config) {
       + 'DELIVERY = "origin"');
   }
   const object = await fetchObject(answer);
-  return new Response(object.body, { status: answer.status, headers });
+  const report = (sent) => {
+    const reported = reportSent(config, idempotencyKey, path, sent);
+    if (ctx?.waitUntil) ctx.waitUntil(reported);
+  };
+  return new Response(counted(object.body, report), { status: answer.status, headers });
+}
+
+/**
+ * `body`, calling `report(bytes)` once when it ends, fails or is cancelled (the client went away),
+ * with the bytes passed on so far: what the origin then counts as sent.
+ */
+function counted(body, report) {
+  const reader = body.getReader();
+  let sent = 0;
+  let reported = false;
+  const end = () => {
+    if (!reported) {
+      reported = true;
+      report(sent);
+    }
+  };
+  return new ReadableStream({
+    async pull(controller) {
+      try {
+        const { value, done } = await reader.read();
+        if (done) {
+          controller.close();
+          end();
+          return;
+        }
+        sent += value.byteLength;
+        controller.enqueue(value);
+      } catch (error) {
+        end();
+        controller.error(error);
+      }
+    },
+    cancel(reason) {
+      end();
+      return reader.cancel(reason);
+    },
+  });
+}
+
+/**
+ * Tells the origin how many bytes of the download this worker sent (`/v1/handoff/report`, by the
+ * redeem's Idempotency-Key), so it closes that stream with them and a resume of the rest is served.
+ * A report that fails leaves the stream to time out at the origin; it never fails the download.
+ */
+async function reportSent(config, idempotencyKey, path, sent) {
+  try {
+    const response = await fetch(new URL('/v1/handoff/report', config.origin), {
+      method: 'POST',
+      redirect: 'manual',
+      headers: {
+        authorization: `Bearer ${config.edgeKey}`,
+        'idempotency-key': idempotencyKey,
+        'x-original-uri': path,
+        'x-bytes-sent': String(sent),
+      },
+      signal: AbortSignal.timeout(REDEEM_TIMEOUT_MS),
+    });
+    await response.body?.cancel();
+    if (response.status !== 204) {
+      console.error(`edge worker: /v1/handoff/report answered ${response.status}`);
+    }
+  } catch (error) {
+    console.error(`edge worker: /v1/handoff/report cannot be reached: ${error.message}`);
+  }
 }
 
 /** POSTs to /v1/redeem; retries once after a broken connection under the same Idempotency-Key. */
-async function redeem(config, body) {
-  const idempotencyKey = crypto.randomUUID();
+async function redeem(config, idempotencyKey, body) {
   for (let attempt = 1; ; attempt += 1) {
     let response;
     try {

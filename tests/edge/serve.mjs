@@ -9,7 +9,6 @@
 // tokens cut out, status and response headers, or status null and the error of a fetch that
 // failed), so a test can see what the worker saw.
 
-import { once } from 'node:events';
 import { appendFileSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { Readable } from 'node:stream';
@@ -81,8 +80,10 @@ const server = createServer(async (incoming, outgoing) => {
     if (cookies.length) answer['set-cookie'] = cookies;
     outgoing.writeHead(response.status, answer);
     if (response.body && incoming.method !== 'HEAD') {
+      // Leaving the loop when the client has gone cancels the body, as a Workers runtime does.
       for await (const chunk of response.body) {
-        if (!outgoing.write(chunk)) await once(outgoing, 'drain');
+        if (abort.signal.aborted) break;
+        if (!outgoing.write(chunk)) await drainedOrClosed(outgoing);
       }
     } else {
       await response.body?.cancel();
@@ -95,6 +96,19 @@ const server = createServer(async (incoming, outgoing) => {
     else outgoing.writeHead(500).end();
   }
 });
+
+/** Resolves once `outgoing` can take more, or is closed (the client went away). */
+function drainedOrClosed(outgoing) {
+  return new Promise((resolve) => {
+    const done = () => {
+      outgoing.off('drain', done);
+      outgoing.off('close', done);
+      resolve();
+    };
+    outgoing.on('drain', done);
+    outgoing.on('close', done);
+  });
+}
 
 server.listen(Number(port), '127.0.0.1', () => console.log(`edge worker on 127.0.0.1:${port}`));
 for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => server.close(() => process.exit(0)));

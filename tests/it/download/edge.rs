@@ -397,3 +397,90 @@ async fn with_the_origin_down_the_edge_fails_closed() {
     assert_eq!(from_store(&warm), 1, "only the warm-up's object");
     assert_eq!(from_store(&cold), 0);
 }
+
+/// The worker's reports to the origin of what it sent, once there are `count`.
+async fn reports(edge: &EdgeWorker, count: usize) -> Vec<Value> {
+    integration_tests::eventually(
+        std::time::Duration::from_secs(10),
+        "the edge reports what it sent",
+        || async {
+            let reports = edge.fetches_of("/v1/handoff/report");
+            (reports.len() >= count).then_some(reports)
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn the_edge_reports_a_delivered_copy_so_the_link_is_spent() {
+    let origin = s3_origin().await;
+    let body = integration_tests::download::sample_bytes(300_000, 4);
+    origin.s3.put("f.bin", &body);
+    let edge = EdgeWorker::start(&edge_env(
+        &origin.base,
+        &origin.config,
+        "presigned",
+        EDGE_KEY,
+    ))
+    .await;
+    let token = origin.mint("f.bin");
+
+    let whole = edge.get(&token).await;
+    assert_eq!(whole.bytes().await.unwrap().as_ref(), body.as_slice());
+
+    let reported = reports(&edge, 1).await;
+    assert_eq!(reported[0]["status"], 204, "{}", edge.log());
+    // Every byte went out and no stream is left: not even a short range is served again.
+    let (_, problem) = forge::problem(edge.get_range(&token, "bytes=0-99").await).await;
+    assert_eq!(
+        problem["type"],
+        "tag:download-server,2026:problem:already_used"
+    );
+}
+
+#[tokio::test]
+async fn a_download_cut_at_the_edge_resumes_through_it() {
+    let origin = s3_origin().await;
+    // What the edge reports is what it handed on, more than the client got by what sat in the
+    // buffers between them (megabytes on loopback); a resume sends that again, within the
+    // allowance for bytes sent twice: S/16 = 8 MiB here.
+    let body = integration_tests::download::sample_bytes(128 << 20, 5);
+    origin.s3.put("big.bin", &body);
+    let edge = EdgeWorker::start(&edge_env(
+        &origin.base,
+        &origin.config,
+        "presigned",
+        EDGE_KEY,
+    ))
+    .await;
+    let token = origin.mint("big.bin");
+
+    let address = edge.base.trim_start_matches("http://").parse().unwrap();
+    let proxy = integration_tests::cut_proxy::CutProxy::start(address, [1 << 20]).await;
+    let mut cut = edge
+        .client
+        .get(proxy.url(&format!("/d/{token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cut.status(), 200, "{}", edge.log());
+    let mut received = Vec::new();
+    while let Ok(Some(chunk)) = cut.chunk().await {
+        received.extend_from_slice(&chunk);
+    }
+    assert_eq!(proxy.cut_count(), 1);
+    assert!(0 < received.len() && received.len() < body.len());
+    let reported = reports(&edge, 1).await;
+    assert_eq!(reported[0]["status"], 204, "{}", edge.log());
+
+    let rest = edge
+        .get_range(&token, &format!("bytes={}-", received.len()))
+        .await;
+
+    assert_eq!(rest.status(), 206, "{}", edge.log());
+    assert_eq!(
+        rest.bytes().await.unwrap().as_ref(),
+        &body[received.len()..]
+    );
+    assert_eq!(received.as_slice(), &body[..received.len()]);
+}
