@@ -19,6 +19,11 @@ fn edge_env(base: &str, config: &Config, delivery: &str, key: &str) -> Value {
     })
 }
 
+/// The worker in `presigned` mode with the edge key, in front of the origin at `base`.
+async fn presigned_edge(base: &str, config: &Config) -> EdgeWorker {
+    EdgeWorker::start(&edge_env(base, config, "presigned", EDGE_KEY)).await
+}
+
 /// Every download request the origin answered, whatever the outcome.
 async fn requests_seen(origin: &DownloadServer) -> u64 {
     origin
@@ -268,13 +273,7 @@ async fn a_head_through_the_edge_uses_nothing() {
     let origin = origin().await;
     origin.put_file("f.bin", &[1u8; 4321]);
     let token = origin.mint("f.bin");
-    let edge = EdgeWorker::start(&edge_env(
-        &origin.base,
-        &origin.config,
-        "presigned",
-        EDGE_KEY,
-    ))
-    .await;
+    let edge = presigned_edge(&origin.base, &origin.config).await;
 
     let head = edge.client.head(edge.url(&token)).send().await.unwrap();
 
@@ -292,13 +291,7 @@ async fn a_valid_link_through_the_edge_is_served_once_from_the_store() {
     let origin = s3_origin().await;
     let body = integration_tests::download::sample_bytes(300_000, 3);
     origin.s3.put("reports/q3.bin", &body);
-    let edge = EdgeWorker::start(&edge_env(
-        &origin.base,
-        &origin.config,
-        "presigned",
-        EDGE_KEY,
-    ))
-    .await;
+    let edge = presigned_edge(&origin.base, &origin.config).await;
     let token = origin.mint("reports/q3.bin");
 
     let response = edge.get(&format!("{token}/q3.bin")).await;
@@ -416,13 +409,7 @@ async fn the_edge_reports_a_delivered_copy_so_the_link_is_spent() {
     let origin = s3_origin().await;
     let body = integration_tests::download::sample_bytes(300_000, 4);
     origin.s3.put("f.bin", &body);
-    let edge = EdgeWorker::start(&edge_env(
-        &origin.base,
-        &origin.config,
-        "presigned",
-        EDGE_KEY,
-    ))
-    .await;
+    let edge = presigned_edge(&origin.base, &origin.config).await;
     let token = origin.mint("f.bin");
 
     let whole = edge.get(&token).await;
@@ -446,13 +433,7 @@ async fn a_download_cut_at_the_edge_resumes_through_it() {
     // allowance for bytes sent twice: S/16 = 8 MiB here.
     let body = integration_tests::download::sample_bytes(128 << 20, 5);
     origin.s3.put("big.bin", &body);
-    let edge = EdgeWorker::start(&edge_env(
-        &origin.base,
-        &origin.config,
-        "presigned",
-        EDGE_KEY,
-    ))
-    .await;
+    let edge = presigned_edge(&origin.base, &origin.config).await;
     let token = origin.mint("big.bin");
 
     let address = edge.base.trim_start_matches("http://").parse().unwrap();
@@ -469,7 +450,7 @@ async fn a_download_cut_at_the_edge_resumes_through_it() {
         received.extend_from_slice(&chunk);
     }
     assert_eq!(proxy.cut_count(), 1);
-    assert!(0 < received.len() && received.len() < body.len());
+    assert!(!received.is_empty() && received.len() < body.len());
     let reported = reports(&edge, 1).await;
     assert_eq!(reported[0]["status"], 204, "{}", edge.log());
 
