@@ -192,15 +192,22 @@ async function redeemAndServe(token, request, path, config, ctx) {
   if (answer.etag) headers.set('etag', answer.etag);
   if (answer.content_range) headers.set('content-range', answer.content_range);
   if (request.method === 'HEAD') return new Response(null, { status: answer.status, headers });
-  if (!answer.url) {
-    throw new Error('the origin gave no presigned URL: its store is a local folder, so set '
-      + 'DELIVERY = "origin"');
-  }
-  const object = await fetchObject(answer);
   const report = (sent) => {
     const reported = reportSent(config, idempotencyKey, path, sent);
     if (ctx?.waitUntil) ctx.waitUntil(reported);
   };
+  let object;
+  try {
+    if (!answer.url) {
+      throw new Error('the origin gave no presigned URL: its store is a local folder, so set '
+        + 'DELIVERY = "origin"');
+    }
+    object = await fetchObject(answer);
+  } catch (error) {
+    // Nothing was sent: saying so releases the download the redeem opened, so the link still works.
+    report(0);
+    throw error;
+  }
   return new Response(counted(object.body, report), { status: answer.status, headers });
 }
 

@@ -269,6 +269,34 @@ async fn a_worker_with_a_wrong_edge_key_refuses_without_using_the_link() {
 }
 
 #[tokio::test]
+async fn a_presigned_worker_before_a_folder_store_says_so_and_leaves_the_link_unused() {
+    let origin = origin().await;
+    origin.put_file("f.txt", b"kept");
+    let edge = presigned_edge(&origin.base, &origin.config).await;
+    let token = origin.mint("f.txt");
+
+    let (status, problem) = forge::problem(edge.get(&token).await).await;
+
+    assert_eq!(status, 500);
+    assert_eq!(
+        problem["type"],
+        "tag:download-server,2026:problem:edge_misconfigured"
+    );
+    assert!(
+        edge.log().contains("DELIVERY = \"origin\""),
+        "{}",
+        edge.log()
+    );
+    let reported = reports(&edge, 1).await;
+    assert_eq!(reported[0]["status"], 204);
+    assert_eq!(
+        origin.get(&token).await.status(),
+        200,
+        "the link still works"
+    );
+}
+
+#[tokio::test]
 async fn a_head_through_the_edge_uses_nothing() {
     let origin = origin().await;
     origin.put_file("f.bin", &[1u8; 4321]);
