@@ -3,14 +3,12 @@
 
     bench/report.py machine RECORDS          # the header: machine and settings
     bench/report.py case RECORDS             # one line for the last wrk case recorded
-    bench/report.py handoff RECORDS          # nginx hand-off vs nginx static only
     bench/report.py report RECORDS [--json OUT] [--markdown]
                                              # every figure and its ratio to the targets
 
 Record kinds: `machine` (cores, clock ticks, versions, knobs), `criterion` (the path of an
 estimates.json), `jti_memory` (the path of the bench's output), `wrk` (one case: walk.lua's
-summary and the server's CPU ticks over it), `slow_downloads` (RSS before and while in flight). A `wrk` record's `behind_cpu_ticks` is the CPU
-of the server behind the one measured (the download server behind nginx in hand-off mode).
+summary and the server's CPU ticks over it), `slow_downloads` (RSS before and while in flight).
 Standard library only, so bench/run needs nothing beyond python3.
 """
 from __future__ import annotations
@@ -42,6 +40,7 @@ class Case:
     p99_us: int
     server_cpu_ticks: int
     clk_tck: int
+    # A server behind the one wrk talks to (the download server behind nginx in hand-off mode).
     behind_cpu_ticks: int = 0
 
     @property
@@ -64,15 +63,6 @@ class Case:
     @property
     def cpu_us_per_request(self) -> float:
         return self.cores / self.rps * 1e6
-
-    @property
-    def behind_cpu_us_per_request(self) -> float:
-        return self.behind_cpu_ticks / self.clk_tck / self.seconds / self.rps * 1e6
-
-    @property
-    def behind_share(self) -> float:
-        """The server behind's part of the CPU both servers used."""
-        return ratio(self.behind_cpu_ticks, self.server_cpu_ticks + self.behind_cpu_ticks)
 
     @property
     def client_bound(self) -> bool:
@@ -232,37 +222,6 @@ def case_line(case: Case) -> str:
             f"non-2xx {case.non2xx}")
 
 
-def handoff(run: Run) -> tuple[list[str], list[Target], dict]:
-    """nginx in hand-off mode in front of the download server against nginx static: the lines,
-    the target, the figures; nothing when the run did not measure it."""
-    if "handoff_1m" not in run.cases:
-        return [], [], {}
-    out: list[str] = []
-    figures: dict = {}
-    target = None
-    for size, label in (("1k", "1 KiB"), ("1m", "1 MiB")):
-        ho, static = run.case(f"handoff_{size}"), run.case(f"handoff_static_{size}")
-        if size == "1m":
-            target = Target("nginx hand-off 1 MiB req/s vs nginx static", ">=", 0.9,
-                            ratio(ho.rps, static.rps), note=bound_note(static))
-        verdict = f"; {target.verdict()}" if size == "1m" else ""
-        out.append(f"nginx hand-off, {label}: {ho.rps:.0f} req/s vs nginx static {static.rps:.0f}"
-                   f" (ratio {ratio(ho.rps, static.rps):.2f}{verdict}){client_bound_suffix(static)}")
-        out.append(f"  CPU per request: nginx {ho.cpu_us_per_request:.1f} us + download server"
-                   f" {ho.behind_cpu_us_per_request:.1f} us ({ho.behind_share:.0%} in the download"
-                   f" server); nginx static {static.cpu_us_per_request:.1f} us")
-        figures[size] = {
-            "rps": ho.rps,
-            "static_rps": static.rps,
-            "ratio": ratio(ho.rps, static.rps),
-            "nginx_cpu_us_per_request": ho.cpu_us_per_request,
-            "download_server_cpu_us_per_request": ho.behind_cpu_us_per_request,
-            "download_server_share": ho.behind_share,
-            "static_cpu_us_per_request": static.cpu_us_per_request,
-        }
-    return out, [target], figures
-
-
 def report(run: Run) -> tuple[list[str], dict]:
     """Every figure as printed lines, and the same figures as a JSON-ready dict."""
     out: list[str] = []
@@ -313,7 +272,23 @@ def report(run: Run) -> tuple[list[str], dict]:
         out.append(f"  ratio {medium.measured:.2f} ({medium.verdict()}){client_bound_suffix(nginx_m)}")
         out.append(f"  CPU per 1 MiB response: download-server {ds_m.cpu_us_per_request:.0f} us,"
                    f" nginx {nginx_m.cpu_us_per_request:.0f} us (sendfile: no copy through user space)")
+        hand_1k, hand_1m = run.case(f"handoff_1k_w{w}"), run.case(f"handoff_1m_w{w}")
+        handoff = Target("1 MiB req/s, nginx hand-off vs nginx static", ">=", 0.9,
+                         ratio(hand_1m.rps, nginx_m.rps), note=f"{w} worker(s)")
+        targets.append(handoff)
+        share_1k = ratio(hand_1k.behind_cpu_ticks, hand_1k.behind_cpu_ticks + hand_1k.server_cpu_ticks)
+        share_1m = ratio(hand_1m.behind_cpu_ticks, hand_1m.behind_cpu_ticks + hand_1m.server_cpu_ticks)
+        out.append(f"nginx in front, hand-off mode, {w} worker(s) each: 1 MiB {hand_1m.rps:.0f} req/s"
+                   f" vs nginx static {nginx_m.rps:.0f}: {handoff.measured:.2f} ({handoff.verdict()})")
+        out.append(f"  1 KiB {hand_1k.rps:.0f} req/s (vs nginx static {ratio(hand_1k.rps, static.rps):.2f},"
+                   f" vs the download server alone {ratio(hand_1k.rps, ds.rps):.2f});"
+                   f" share of CPU in the download server: 1 KiB {share_1k:.2f}, 1 MiB {share_1m:.2f}")
         per_workers.append({
+            "handoff_1m_vs_nginx_static": handoff.measured,
+            "handoff_1k_rps": hand_1k.rps,
+            "handoff_1k_vs_nginx_static": ratio(hand_1k.rps, static.rps),
+            "handoff_1k_download_server_cpu_share": share_1k,
+            "handoff_1m_download_server_cpu_share": share_1m,
             "workers": w,
             "efficiency_1k": efficiency.measured,
             "efficiency_1k_per_worker": ratio(ds.rps, verify_per_s * w),
@@ -371,10 +346,6 @@ def report(run: Run) -> tuple[list[str], dict]:
                + " ".join(f"{r:.0f}/{m:.0f}" for r, m in zip(redis, memory)) + ")")
     out.append(f"  ratio {replay.measured:.2f} ({replay.verdict()})")
 
-    handoff_lines, handoff_targets, handoff_figures = handoff(run)
-    out.extend(handoff_lines)
-    targets.extend(handoff_targets)
-
     out.append("")
     out.append("targets:")
     for target in targets:
@@ -408,7 +379,6 @@ def report(run: Run) -> tuple[list[str], dict]:
         },
         "per_workers": per_workers,
         "redis_replay": {"redis_rps": redis, "memory_rps": memory, "ratio_of_means": replay.measured},
-        "handoff": handoff_figures,
         "cases": {name: case.summary() for name, case in run.cases.items()},
         "targets": [target.summary() for target in targets],
     }
@@ -427,7 +397,7 @@ def markdown(results: dict) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["machine", "case", "handoff", "report"])
+    parser.add_argument("command", choices=["machine", "case", "report"])
     parser.add_argument("records", type=Path, help="the JSON-lines file bench/run writes")
     parser.add_argument("--json", type=Path, help="write the figures here (report only)")
     parser.add_argument("--markdown", action="store_true", help="also print the targets table")
@@ -444,9 +414,6 @@ def main() -> int:
         if case.non2xx:
             print(f"  WARNING: {case.name} had {case.non2xx} non-2xx answers"
                   " (too few tokens minted, or a failure)", file=sys.stderr)
-    elif args.command == "handoff":
-        lines, _, _ = handoff(run)
-        print("\n".join(lines) or "report: no hand-off cases recorded")
     else:
         lines, results = report(run)
         print()

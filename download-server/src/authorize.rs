@@ -45,10 +45,9 @@ async fn check(req: &HttpRequest, state: &DownloadState) -> Result<Admitted, Dow
         .first_of(&["x-forwarded-method", "x-original-method"])
         .ok_or(DownloadError::MissingMethod)?;
     // Exactly a download URL: no query, nothing but `/d/{token}[/{name}]`.
-    if uri.contains(['?', '#']) {
-        return Err(DownloadError::BadUri);
-    }
-    let token = download_token(uri).ok_or(DownloadError::BadUri)?;
+    let token = download_token(uri)
+        .filter(|_| !uri.contains(['?', '#']))
+        .ok_or(DownloadError::BadUri)?;
     let head = match method {
         "GET" => false,
         "HEAD" => true,

@@ -6,6 +6,7 @@
 use crate::admit::Admitted;
 use crate::forwarded::Forwarded;
 use crate::problem::DownloadError;
+use crate::redeem;
 use crate::replay::Sent;
 use crate::response_headers::content_type_and_disposition;
 use crate::serve::{DownloadState, download_token};
@@ -91,21 +92,34 @@ const SEGMENT_KEEPING_SLASHES: &AsciiSet = &SEGMENT.remove(b'/');
 pub async fn report(req: HttpRequest, state: web::Data<DownloadState>) -> HttpResponse {
     let result = async {
         let forwarded = Forwarded::of(&req, &state.trusted_proxies);
-        if !forwarded.trusted() {
+        // A trusted proxy reports by its request id; an edge (by its key) by its Idempotency-Key.
+        let (uri, stream) = if forwarded.trusted() {
+            let uri = forwarded.first_of(&["x-original-uri", "x-forwarded-uri"]);
+            (uri, forwarded.stream_id())
+        } else if redeem::is_edge(&req, &state) {
+            let uri = req
+                .headers()
+                .get("x-original-uri")
+                .and_then(|value| value.to_str().ok());
+            (uri, redeem::idempotency_stream(&req))
+        } else {
             return Err(DownloadError::UntrustedProxy);
-        }
-        let uri = forwarded
-            .first_of(&["x-original-uri", "x-forwarded-uri"])
-            .ok_or(DownloadError::MissingUri)?;
-        // nginx's `$request_uri` keeps a query the client added; the download ignored it.
+        };
+        let uri = uri.ok_or_else(|| DownloadError::BadRequest("no X-Original-URI".into()))?;
+        // nginx's `$request_uri` keeps the client's query, which the download itself ignored.
         let path = uri.split(['?', '#']).next().unwrap_or_default();
-        let token = download_token(path).ok_or(DownloadError::BadUri)?;
-        let stream = forwarded
-            .stream_id()
-            .ok_or_else(|| DownloadError::BadRequest("no X-Request-Id".into()))?;
-        let sent: u64 = forwarded
-            .header("x-bytes-sent")
-            .and_then(|bytes| bytes.parse().ok())
+        let token = download_token(path).ok_or_else(|| {
+            DownloadError::BadRequest("X-Original-URI is not a download URL".into())
+        })?;
+        let stream = stream.ok_or_else(|| {
+            DownloadError::BadRequest("no X-Request-Id (Idempotency-Key from an edge)".into())
+        })?;
+        // The caller is authenticated (a trusted peer or an edge key): its headers count.
+        let sent: u64 = req
+            .headers()
+            .get("x-bytes-sent")
+            .and_then(|bytes| bytes.to_str().ok())
+            .and_then(|bytes| bytes.trim().parse().ok())
             .ok_or_else(|| DownloadError::BadRequest("no X-Bytes-Sent".into()))?;
         let verified = state.verifier.verify_allowing_expired(token).await?;
         let claims = verified.claims;

@@ -277,7 +277,7 @@ impl DownloadError {
             DownloadError::BadRequest(_) => p(
                 StatusCode::BAD_REQUEST,
                 "Bad request",
-                "The request body is not the JSON this endpoint takes.",
+                "The request lacks a header or body this endpoint needs, or sends it in another form.",
                 None,
             ),
         }

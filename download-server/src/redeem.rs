@@ -99,16 +99,10 @@ async fn check(
     body: &[u8],
     state: &DownloadState,
 ) -> Result<HttpResponse, DownloadError> {
-    let Some(keys) = &state.edge_keys else {
+    if state.edge_keys.is_none() {
         return Err(DownloadError::NoSuchRoute);
-    };
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .ok_or(DownloadError::Unauthorized)?;
-    if !keys.accepts(presented.trim().as_bytes()) {
+    }
+    if !is_edge(req, state) {
         return Err(DownloadError::Unauthorized);
     }
     let asked: RedeemRequest =
@@ -122,7 +116,12 @@ async fn check(
     let head = match asked.method.as_deref() {
         None | Some("GET") => false,
         Some("HEAD") => true,
-        Some(_) => return Err(DownloadError::MethodNotAllowed),
+        // A 405 would carry `Allow: GET, HEAD`, untrue of this POST-only resource.
+        Some(other) => {
+            return Err(DownloadError::BadRequest(format!(
+                "method {other:?} is not GET or HEAD"
+            )));
+        }
     };
     let ask = Ask {
         token: &asked.token,
@@ -132,11 +131,7 @@ async fn check(
             ..Conditions::default()
         },
         speculative: false,
-        stream: req
-            .headers()
-            .get("idempotency-key")
-            .and_then(|value| value.to_str().ok())
-            .map(stream_for_key),
+        stream: idempotency_stream(req),
         lease: Lease::Whole,
         verbatim_path: false,
     };
@@ -145,6 +140,32 @@ async fn check(
     })
     .await?;
     answer(state, &admitted).await
+}
+
+/// Whether the request carries one of the edge keys (`Authorization: Bearer <key>`).
+pub(crate) fn is_edge(req: &HttpRequest, state: &DownloadState) -> bool {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split_once(' '))
+        // The scheme is case-insensitive (RFC 9110 §11.1).
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, key)| key);
+    match (&state.edge_keys, presented) {
+        (Some(keys), Some(presented)) => keys.accepts(presented.trim().as_bytes()),
+        _ => false,
+    }
+}
+
+/// The stream an edge's `Idempotency-Key` names: the same key, the same stream.
+pub(crate) fn idempotency_stream(req: &HttpRequest) -> Option<u64> {
+    req.headers()
+        .get("idempotency-key")
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+        .filter(|key| !key.is_empty())
+        .map(stream_for_key)
 }
 
 /// The object's metadata, and for an S3 store a presigned URL to fetch it from.

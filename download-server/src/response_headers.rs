@@ -33,10 +33,7 @@ pub(crate) fn content_headers(
         .insert_header((
             header::CACHE_CONTROL,
             HeaderValue::from_static("private, no-store"),
-        ))
-        // A proxy in front must pass the bytes on as they come: the grant counts what this
-        // server sent, and a proxy that read ahead would make a cut-off client's loss invisible.
-        .insert_header(("x-accel-buffering", HeaderValue::from_static("no")));
+        ));
     if let Some(etag) = etag {
         response.insert_header((header::ETAG, etag));
     }

@@ -158,6 +158,12 @@ async fn serve(
         &admitted.probe,
         admitted.etag.as_deref(),
     );
+    if forwarded.trusted() {
+        // A proxy in front must pass the bytes on as they come: the grant counts what this
+        // server sent, and a proxy that read ahead would make a cut-off client's loss invisible.
+        // Only to a trusted proxy (nginx consumes it): no X-Accel-* header ever reaches a client.
+        response.insert_header(("x-accel-buffering", header::HeaderValue::from_static("no")));
+    }
     if let Some(content_range) = admitted.content_range() {
         response.insert_header((header::CONTENT_RANGE, content_range));
     }

@@ -5,9 +5,13 @@ pub mod app;
 pub mod chromium;
 pub mod cut_proxy;
 pub mod download;
+pub mod edge;
 pub mod proxies;
+pub mod s3_origin;
 
 pub use download::{DownloadServer, ServerFiles};
+pub use edge::EdgeWorker;
+pub use s3_origin::S3Origin;
 // The process harness lives in `test-support`, shared with the servers' own tests.
 pub use test_support::{PostgresServer, eventually, postgres, procs, redis, tls};
 

@@ -250,20 +250,27 @@ impl Grant {
             Lease::Renewed => policy.lease(self.size),
         };
         if start < want {
+            // A whole lease takes every run up to `want` at once (bytes sent before, to send
+            // again, then fresh ones), each from the budget the runs before it left.
             let mut claims = claims;
-            stream.end = start;
-            // A whole lease is the leases a renewed stream would take one after the other (bytes
-            // sent before, fresh bytes, ...), each reserving its part of the budget.
+            let mut end = start;
             loop {
-                let end = claims
-                    .lease_end(&mut stream.fresh, stream.end, want, &self.delivered, cap)
+                let next = claims
+                    .lease_end(
+                        &mut stream.fresh,
+                        end,
+                        want,
+                        &self.delivered,
+                        cap - (end - start),
+                    )
                     .ok_or(Refusal::Spent)?;
-                claims.available -= end - stream.end;
-                stream.end = end;
-                if lease == Lease::Renewed || end >= want {
+                claims.available -= next - end;
+                end = next;
+                if lease != Lease::Whole || end >= want {
                     break;
                 }
             }
+            stream.end = end;
         }
         self.requests += 1;
         self.last = now;
@@ -460,41 +467,6 @@ mod tests {
     }
 
     #[test]
-    fn a_whole_lease_spans_bytes_sent_before_and_fresh_ones_within_the_allowance() {
-        let size = 10 * MIB;
-        let mut grant = Grant::open("e", size, &POLICY, 0);
-        // A proxy sent a range, then the whole object is asked for: the range goes out again.
-        let range = MIB..2 * MIB;
-        assert_eq!(
-            grant.join_as(1, "e", range, Lease::Whole, &POLICY, 0),
-            Ok(2 * MIB)
-        );
-        assert_eq!(grant.close(1, Sent::Count(MIB), 0), AfterClose::Open);
-        assert_eq!(
-            grant.join_as(2, "e", 0..size, Lease::Whole, &POLICY, 0),
-            Ok(size)
-        );
-        assert_eq!(grant.close(2, Sent::Count(size), 0), AfterClose::Spent);
-
-        // A resume from inside what a cut response sent.
-        let mut grant = Grant::open("e", size, &POLICY, 0);
-        assert_eq!(
-            grant.join_as(1, "e", 0..size, Lease::Whole, &POLICY, 0),
-            Ok(size)
-        );
-        assert_eq!(grant.close(1, Sent::Count(6 * MIB), 0), AfterClose::Open);
-        assert_eq!(
-            grant.join_as(2, "e", 5 * MIB..size, Lease::Whole, &POLICY, 0),
-            Ok(size)
-        );
-        // Sending 5 MiB again and the rest would exceed the allowance (4 MiB): refused whole.
-        assert_eq!(
-            grant.join_as(3, "e", MIB..size, Lease::Whole, &POLICY, 0),
-            Err(Refusal::Spent)
-        );
-    }
-
-    #[test]
     fn one_request_for_a_small_file_is_one_lease_and_spends_the_grant() {
         let mut grant = Grant::open("\"v1\"", MIB, &POLICY, 0);
         assert_eq!(grant.join(1, "\"v1\"", 0, MIB, &POLICY, 0), Ok(MIB));
@@ -536,6 +508,39 @@ mod tests {
         assert_eq!(grant.renew(2, size, &POLICY, 2), None);
         assert_eq!(grant.close(2, Sent::Upto(size), 3), AfterClose::Spent);
         assert_eq!(grant.sent, size + MIB + 100 * KIB);
+    }
+
+    #[test]
+    fn a_whole_lease_resumes_from_inside_what_a_proxy_reported_sending() {
+        let size = 128 * MIB;
+        let mut grant = Grant::open("e", size, &POLICY, 0);
+        assert_eq!(
+            grant.join_as(1, "e", 0..size, Lease::Whole, &POLICY, 0),
+            Ok(size)
+        );
+        // The proxy handed on 5 MiB; its buffers held 4 MiB of them when the client went away.
+        assert_eq!(grant.close(1, Sent::Count(5 * MIB), 1), AfterClose::Open);
+        assert_eq!(
+            grant.join_as(2, "e", MIB..size, Lease::Whole, &POLICY, 2),
+            Ok(size),
+            "the 4 MiB again, then the rest: all at once"
+        );
+        assert!(grant.streams[0].fresh);
+        assert_eq!(
+            grant.close(2, Sent::Count(size - MIB), 3),
+            AfterClose::Spent
+        );
+        assert_eq!(grant.sent, size + 4 * MIB);
+        // A whole resume whose re-send does not fit in the allowance (8 MiB) is refused.
+        let mut grant = Grant::open("e", size, &POLICY, 0);
+        grant
+            .join_as(1, "e", 0..size, Lease::Whole, &POLICY, 0)
+            .unwrap();
+        grant.close(1, Sent::Count(20 * MIB), 1);
+        assert_eq!(
+            grant.join_as(2, "e", MIB..size, Lease::Whole, &POLICY, 2),
+            Err(Refusal::Spent)
+        );
     }
 
     #[test]

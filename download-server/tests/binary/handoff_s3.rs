@@ -8,11 +8,11 @@ use shared::{Minter, ObjectPath};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use test_support::s3::BUCKET;
 use test_support::{NginxServer, S3Server, Template, eventually};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-const BUCKET: &str = "downloads";
 
 /// Waits (bounded) until nginx has logged `requests` requests: it writes a request's line once
 /// its `post_action` report is answered, so from then on the download server knows what it sent.
@@ -93,7 +93,8 @@ impl Drop for Recorder {
 
 #[tokio::test]
 async fn nginx_streams_an_s3_object_from_the_presigned_hand_off_without_the_clients_credentials() {
-    let s3 = S3Server::start(BUCKET).await;
+    let s3 = S3Server::start().await;
+    let s3_address: SocketAddr = s3.endpoint.trim_start_matches("http://").parse().unwrap();
     let store = s3_client(&s3.endpoint, BUCKET);
     let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     let mut attributes = Attributes::new();
@@ -112,7 +113,7 @@ async fn nginx_streams_an_s3_object_from_the_presigned_hand_off_without_the_clie
 
     let dir = tempfile::tempdir().unwrap();
     let (signing_key, jwks) = keys(dir.path());
-    let aws = s3.aws_env();
+    let aws = s3.env();
     let mut env: Vec<(&str, &str)> = aws.iter().map(|(k, v)| (*k, v.as_str())).collect();
     env.extend([
         ("DL_STORE", "s3://downloads/tenant"),
@@ -122,8 +123,8 @@ async fn nginx_streams_an_s3_object_from_the_presigned_hand_off_without_the_clie
     ]);
     let server = Binary::start(&env).await;
     let upstream = server.base.trim_start_matches("http://");
-    let s3_host = s3.address.to_string();
-    let recorder = Recorder::start(s3.address).await;
+    let s3_host = s3_address.to_string();
+    let recorder = Recorder::start(s3_address).await;
     let nginx = NginxServer::start(
         Template::shipped("nginx/handoff.conf")
             .fill("DL_UPSTREAM", upstream)

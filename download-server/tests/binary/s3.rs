@@ -6,9 +6,7 @@ use object_store::path::Path;
 use object_store::{Attribute, Attributes, ObjectStoreExt};
 use shared::{Minter, ObjectPath};
 use test_support::free_port;
-use test_support::s3::{ACCESS_KEY, SECRET_KEY, start_on as start_s3};
-
-const BUCKET: &str = "downloads";
+use test_support::s3::{ACCESS_KEY, BUCKET, SECRET_KEY, start_s3};
 
 #[tokio::test]
 async fn objects_on_s3_are_served_once_with_ranges_and_their_stored_type() {

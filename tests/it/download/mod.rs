@@ -1,13 +1,16 @@
 //! The download server (Server B) against contract v1.
 
 mod clients;
+mod edge;
 mod forge;
+mod forwarding;
 mod grant_rules;
 mod grants;
 mod happy_path;
 mod keys;
 mod object_stores;
 mod ranges;
+mod redeem;
 mod redis_replay;
 mod rejections;
 mod robustness;

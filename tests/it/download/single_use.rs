@@ -10,7 +10,7 @@ async fn a_used_token_is_gone() {
     let again = server.get(&token).await;
 
     assert_eq!(again.status(), 410);
-    assert_eq!(again.headers()["cache-control"], "no-store");
+    assert_eq!(again.headers()["cache-control"], "private, no-store");
     let body: serde_json::Value = again.json().await.unwrap();
     assert_eq!(
         body["type"],
@@ -129,7 +129,7 @@ async fn a_prefetch_is_not_served_and_does_not_consume() {
             .await
             .unwrap();
         assert_eq!(response.status(), 503, "{name}: {value}");
-        assert_eq!(response.headers()["cache-control"], "no-store");
+        assert_eq!(response.headers()["cache-control"], "private, no-store");
     }
 
     assert_eq!(server.get(&token).await.status(), 200);

@@ -158,17 +158,16 @@ local function join(g, id, etag, start, want, whole)
     cap = math.max(cap, policy.first_lease)
   end
   if start < want then
-    -- A whole lease is the leases a renewed stream would take one after the other, each
-    -- reserving its part of the budget. As Grant::join_as in grant.rs.
-    local pos, fresh = start, false
+    -- A whole lease takes every run up to want at once, as join_as in grant.rs.
+    local finish, fresh = start, false
     repeat
-      local finish
-      finish, fresh = lease_end(claims, fresh, pos, want, g.d, cap)
-      if not finish then return SPENT end
-      claims.available = claims.available - (finish - pos)
-      pos = finish
-    until not whole or pos >= want
-    stream[3], stream[5] = pos, fresh
+      local next_finish
+      next_finish, fresh = lease_end(claims, fresh, finish, want, g.d, cap - (finish - start))
+      if not next_finish then return SPENT end
+      claims.available = claims.available - (next_finish - finish)
+      finish = next_finish
+    until not whole or finish >= want
+    stream[3], stream[5] = finish, fresh
   end
   g.q = g.q + 1
   g.l = now
