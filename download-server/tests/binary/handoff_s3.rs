@@ -13,7 +13,6 @@ use test_support::{NginxServer, S3Server, Template, eventually};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-
 /// Waits (bounded) until nginx has logged `requests` requests: it writes a request's line once
 /// its `post_action` report is answered, so from then on the download server knows what it sent.
 async fn wait_for_logged(nginx: &NginxServer, requests: usize) {
