@@ -110,7 +110,7 @@ pub struct Config {
     pub trusted_proxies: Vec<server_kit::trusted_proxies::TrustedProxy>,
 
     /// Hand-off mode: to a trusted proxy (nginx), a download is answered with an empty body and
-    /// `X-Accel-Redirect: PREFIX<object path>` (S3: `PREFIXs3/<host>/<path>?<presigned query>`)
+    /// `X-Accel-Redirect: PREFIX<object path>` (S3: `PREFIXs3/<scheme>/<host>/<path>?<presigned query>`)
     /// for the proxy to serve itself, e.g. `/_dl/`.
     #[arg(long, env = "DL_ACCEL_REDIRECT")]
     pub accel_redirect: Option<String>,
