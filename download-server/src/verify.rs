@@ -79,8 +79,20 @@ struct JoseHeader<'a> {
     typ: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     kid: Option<Cow<'a, str>>,
-    #[serde(default)]
-    crit: Option<serde::de::IgnoredAny>,
+    /// Any `crit` member refuses the token, even `null`: contract v1 understands no extension.
+    #[serde(default, deserialize_with = "present")]
+    crit: bool,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(member: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(member).map(|_| true)
+}
+
+/// RFC 7515 §5.2 and RFC 7519 §7.2: header and claims are JSON objects, but serde's derived
+/// structs also read a JSON array (`["EdDSA","dl+jwt",kid]`). A document that serde_json parses
+/// whole and that starts with `{` is an object.
+fn is_json_object(json: &[u8]) -> bool {
+    json.trim_ascii_start().first() == Some(&b'{')
 }
 
 impl Verifier {
@@ -127,7 +139,11 @@ impl Verifier {
         let header = URL_SAFE_NO_PAD
             .decode(header)
             .map_err(|_| malformed("encoding"))?;
-        // An `alg` that is not a string, a missing `alg`, a duplicate member: not a JOSE header.
+        // Not an object, an `alg` that is not a string, a missing `alg`, a duplicate member: not a
+        // JOSE header.
+        if !is_json_object(&header) {
+            return Err(malformed("header"));
+        }
         let header: JoseHeader =
             serde_json::from_slice(&header).map_err(|_| malformed("header"))?;
         if header.alg != "EdDSA" {
@@ -136,7 +152,7 @@ impl Verifier {
         if !is_download_typ(header.typ.as_deref()) {
             return Err(VerifyError::Type);
         }
-        if header.crit.is_some() {
+        if header.crit {
             return Err(VerifyError::Critical);
         }
         let kid = header.kid.ok_or(VerifyError::MissingKid)?;
@@ -161,6 +177,9 @@ impl Verifier {
         let payload = URL_SAFE_NO_PAD
             .decode(payload)
             .map_err(|_| malformed("encoding"))?;
+        if !is_json_object(&payload) {
+            return Err(VerifyError::Claims("not a JSON object".into()));
+        }
         let claims: Claims =
             serde_json::from_slice(&payload).map_err(|e| VerifyError::Claims(e.to_string()))?;
         self.check_claims(&claims, shared::time::now_secs())?;
@@ -235,7 +254,73 @@ mod tests {
         }
     }
 
+    /// A compact JWS of exactly these header and claims bytes, signed with `key`.
+    fn signed(key: &shared::SigningKey, header: &str, claims: &str) -> String {
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(claims)
+        );
+        let signature =
+            jsonwebtoken::crypto::sign(input.as_bytes(), key.encoding_key(), shared::TOKEN_ALG)
+                .unwrap();
+        format!("{input}.{signature}")
+    }
+
+    // Found by fuzz/fuzz_targets/signed_claims.rs: each was accepted with a valid signature.
+    #[test]
+    fn a_signed_header_or_claims_set_that_is_no_json_object_or_carries_crit_is_refused() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (verifier, key) = runtime.block_on(test_verifier_and_key());
+        let verify = |header: serde_json::Value, claims: serde_json::Value| {
+            let token = signed(&key, &header.to_string(), &claims.to_string());
+            verifier.verify_with_current_keys(&token)
+        };
+        let (kid, jti, now) = (
+            key.kid(),
+            shared::Jti::new_random(),
+            shared::time::now_secs(),
+        );
+        let header = serde_json::json!({"alg": "EdDSA", "typ": "dl+jwt", "kid": kid});
+        let claims = serde_json::json!({
+            "iss": "iss", "aud": "download", "sub": "u", "jti": jti,
+            "iat": now, "exp": now + 60, "obj": "a/b.txt",
+        });
+        assert!(verify(header.clone(), claims.clone()).is_ok());
+
+        let array_header = serde_json::json!(["EdDSA", "dl+jwt", kid]);
+        assert_eq!(
+            verify(array_header, claims.clone()),
+            Err(malformed("header"))
+        );
+        let array_claims = serde_json::json!([
+            "iss",
+            "download",
+            "u",
+            jti,
+            now,
+            now + 60,
+            null,
+            "a/b.txt",
+            null
+        ]);
+        assert!(matches!(
+            verify(header, array_claims),
+            Err(VerifyError::Claims(_))
+        ));
+        let null_crit =
+            serde_json::json!({"alg": "EdDSA", "typ": "dl+jwt", "kid": kid, "crit": null});
+        assert_eq!(verify(null_crit, claims), Err(VerifyError::Critical));
+    }
+
     async fn test_verifier() -> Verifier {
+        test_verifier_and_key().await.0
+    }
+
+    async fn test_verifier_and_key() -> (Verifier, shared::SigningKey) {
         let dir = tempfile::tempdir().unwrap();
         let key = shared::SigningKey::generate().unwrap();
         let path = dir.path().join("jwks.json");
@@ -245,6 +330,6 @@ mod tests {
         .write_atomically(&path)
         .unwrap();
         let keys = KeyStore::load(path.to_str().unwrap()).await.unwrap();
-        Verifier::new(keys, "iss", "download", 600, 30)
+        (Verifier::new(keys, "iss", "download", 600, 30), key)
     }
 }
