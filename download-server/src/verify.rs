@@ -88,11 +88,13 @@ fn present<'de, D: serde::Deserializer<'de>>(member: D) -> Result<bool, D::Error
     serde::de::IgnoredAny::deserialize(member).map(|_| true)
 }
 
-/// RFC 7515 §5.2 and RFC 7519 §7.2: header and claims are JSON objects, but serde's derived
-/// structs also read a JSON array (`["EdDSA","dl+jwt",kid]`). A document that serde_json parses
-/// whole and that starts with `{` is an object.
-fn is_json_object(json: &[u8]) -> bool {
-    json.trim_ascii_start().first() == Some(&b'{')
+/// RFC 7515 §5.2 and RFC 7519 §7.2: header and claims are UTF-8 JSON objects. serde_json skips
+/// unknown members without checking their UTF-8, and serde's derived structs also read a JSON
+/// array (`["EdDSA","dl+jwt",kid]`); UTF-8 text that starts with `{` and parses whole is one.
+fn json_object_text(json: &[u8]) -> Option<&str> {
+    std::str::from_utf8(json)
+        .ok()
+        .filter(|text| text.trim_ascii_start().starts_with('{'))
 }
 
 impl Verifier {
@@ -141,11 +143,8 @@ impl Verifier {
             .map_err(|_| malformed("encoding"))?;
         // Not an object, an `alg` that is not a string, a missing `alg`, a duplicate member: not a
         // JOSE header.
-        if !is_json_object(&header) {
-            return Err(malformed("header"));
-        }
-        let header: JoseHeader =
-            serde_json::from_slice(&header).map_err(|_| malformed("header"))?;
+        let header = json_object_text(&header).ok_or_else(|| malformed("header"))?;
+        let header: JoseHeader = serde_json::from_str(header).map_err(|_| malformed("header"))?;
         if header.alg != "EdDSA" {
             return Err(VerifyError::Algorithm);
         }
@@ -177,11 +176,10 @@ impl Verifier {
         let payload = URL_SAFE_NO_PAD
             .decode(payload)
             .map_err(|_| malformed("encoding"))?;
-        if !is_json_object(&payload) {
-            return Err(VerifyError::Claims("not a JSON object".into()));
-        }
+        let payload = json_object_text(&payload)
+            .ok_or_else(|| VerifyError::Claims("not a UTF-8 JSON object".into()))?;
         let claims: Claims =
-            serde_json::from_slice(&payload).map_err(|e| VerifyError::Claims(e.to_string()))?;
+            serde_json::from_str(payload).map_err(|e| VerifyError::Claims(e.to_string()))?;
         self.check_claims(&claims, shared::time::now_secs())?;
         Ok(claims)
     }
@@ -255,7 +253,7 @@ mod tests {
     }
 
     /// A compact JWS of exactly these header and claims bytes, signed with `key`.
-    fn signed(key: &shared::SigningKey, header: &str, claims: &str) -> String {
+    fn signed(key: &shared::SigningKey, header: &[u8], claims: &[u8]) -> String {
         let input = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header),
@@ -269,15 +267,17 @@ mod tests {
 
     // Found by fuzz/fuzz_targets/signed_claims.rs: each was accepted with a valid signature.
     #[test]
-    fn a_signed_header_or_claims_set_that_is_no_json_object_or_carries_crit_is_refused() {
+    fn a_signed_header_or_claims_set_that_is_no_utf8_json_object_or_carries_crit_is_refused() {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         let (verifier, key) = runtime.block_on(test_verifier_and_key());
+        let verify_bytes = |header: &[u8], claims: &[u8]| {
+            verifier.verify_with_current_keys(&signed(&key, header, claims))
+        };
         let verify = |header: serde_json::Value, claims: serde_json::Value| {
-            let token = signed(&key, &header.to_string(), &claims.to_string());
-            verifier.verify_with_current_keys(&token)
+            verify_bytes(header.to_string().as_bytes(), claims.to_string().as_bytes())
         };
         let (kid, jti, now) = (
             key.kid(),
@@ -308,12 +308,32 @@ mod tests {
             null
         ]);
         assert!(matches!(
-            verify(header, array_claims),
+            verify(header.clone(), array_claims),
             Err(VerifyError::Claims(_))
         ));
         let null_crit =
             serde_json::json!({"alg": "EdDSA", "typ": "dl+jwt", "kid": kid, "crit": null});
-        assert_eq!(verify(null_crit, claims), Err(VerifyError::Critical));
+        assert_eq!(
+            verify(null_crit, claims.clone()),
+            Err(VerifyError::Critical)
+        );
+
+        // Invalid UTF-8 inside a member the verifier does not read.
+        let with_bad_utf8 = |json: serde_json::Value| {
+            let text = json.to_string();
+            [&text.as_bytes()[..text.len() - 1], b",\"x\":\"\xe2s\"}"].concat()
+        };
+        assert_eq!(
+            verify_bytes(
+                &with_bad_utf8(header.clone()),
+                claims.to_string().as_bytes()
+            ),
+            Err(malformed("header"))
+        );
+        assert!(matches!(
+            verify_bytes(header.to_string().as_bytes(), &with_bad_utf8(claims)),
+            Err(VerifyError::Claims(_))
+        ));
     }
 
     async fn test_verifier() -> Verifier {
