@@ -33,3 +33,12 @@ for seed in plain named short-obj; do
 done
 
 dl_token jwks --key fuzz-only-signing-key.pem --out corpus/jwks/fuzz-key.json
+
+# What verify.rs once accepted: a JSON-array header or claims set, and "crit": null.
+kid=$(sed -n 's/.*"kid": *"\([^"]*\)".*/\1/p' corpus/jwks/fuzz-key.json)
+claims=$(cat corpus/signed_claims/plain-payload)
+printf '["EdDSA","dl+jwt","%s"]\0%s' "$kid" "$claims" > corpus/signed_claims/array-header
+printf '{"alg":"EdDSA","typ":"dl+jwt","kid":"%s","crit":null}\0%s' "$kid" "$claims" \
+  > corpus/signed_claims/null-crit
+printf '["%s","download","cli","%s",1700000000,4800000000,null,"a/b",null]' \
+  https://app.fuzz.example 00000000-0000-4000-8000-000000000000 > corpus/signed_claims/array-claims
