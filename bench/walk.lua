@@ -33,9 +33,10 @@ function request()
 end
 
 function done(summary, latency, requests)
-  -- One machine-readable line for bench/run.
+  -- One JSON object on a line starting with "WRK ", which bench/run records for bench/report.py.
   io.write(string.format(
-    "WRK requests=%d duration_us=%d bytes=%d non2xx=%d connect_errors=%d read_errors=%d timeouts=%d p50_us=%d p99_us=%d\n",
+    'WRK {"requests":%d,"duration_us":%d,"bytes":%d,"non2xx":%d,"connect_errors":%d,' ..
+    '"read_errors":%d,"timeouts":%d,"p50_us":%d,"p99_us":%d}\n',
     summary.requests, summary.duration, summary.bytes, summary.errors.status,
     summary.errors.connect, summary.errors.read, summary.errors.timeout,
     latency:percentile(50), latency:percentile(99)))

@@ -1,11 +1,14 @@
 //! Command line: serve (the default), or `user add NAME --password-stdin`.
 
 use crate::auth::accounts;
+use crate::auth::hash_limit::{HashLimit, HashSlot};
+use crate::auth::session::random_token;
 use crate::config::Config;
 use crate::db;
 use crate::domain::{Password, Username};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -39,6 +42,38 @@ pub enum UserAction {
     },
 }
 
+/// Creates the account `name` with a fresh random password when the database has no account
+/// yet (a first run, as `local` does with its demo account); returns that password, or `None`
+/// when there are accounts already.
+pub async fn create_first_account(config: &Config, name: &str) -> anyhow::Result<Option<String>> {
+    let username = Username::parse(name).map_err(anyhow::Error::msg)?;
+    std::fs::create_dir_all(&config.data_dir)?;
+    let pool = db::open(&config.database_url()).await?;
+    let created = async {
+        if db::users::count(&pool).await? > 0 {
+            return Ok(None);
+        }
+        // 16 base64url characters: 96 random bits.
+        let password = random_token()[..16].to_owned();
+        let typed = Password::parse_new(password.clone()).map_err(anyhow::Error::msg)?;
+        accounts::create(&pool, one_free_slot().await?, &username, &typed)
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message()))?;
+        Ok(Some(password))
+    }
+    .await;
+    pool.close().await;
+    created
+}
+
+/// One command, one hash: a limit of one slot that is free.
+async fn one_free_slot() -> anyhow::Result<HashSlot> {
+    HashLimit::new(1, 0, Duration::from_secs(1))
+        .reserve()
+        .await
+        .map_err(|_| anyhow::anyhow!("no free password hash slot"))
+}
+
 /// `user add`: creates the account in the configured database; returns its id and stored name.
 pub async fn add_user(
     config: &Config,
@@ -54,7 +89,7 @@ pub async fn add_user(
         .map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&config.data_dir)?;
     let pool = db::open(&config.database_url()).await?;
-    let id = accounts::create(&pool, &username, &password)
+    let id = accounts::create(&pool, one_free_slot().await?, &username, &password)
         .await
         .map_err(|e| anyhow::anyhow!(e.message()))?;
     pool.close().await;

@@ -3,24 +3,21 @@
 //! Layer two, for HTML forms: a synchronizer token from the session row, compared in constant time.
 
 use crate::error::AppError;
-use crate::state::AppState;
+use actix_web::ResponseError;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{ResponseError, web};
 use subtle::ConstantTimeEq;
 
 /// Middleware: a cross-site POST/PUT/PATCH/DELETE never reaches a handler. Non-browser clients
-/// send neither header and pass; they cannot ride a person's cookie anyway.
+/// send neither header and pass; they cannot ride a person's cookie anyway. `public_origin` is
+/// this server's `scheme://host[:port]` as people reach it, given once when the app is built.
 pub async fn refuse_cross_site(
+    public_origin: std::sync::Arc<str>,
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let origin = req
-        .app_data::<web::Data<AppState>>()
-        .map(|s| s.public_origin.clone())
-        .unwrap_or_default();
-    if !req.method().is_safe() && !same_site_request(&req, &origin) {
+    if !req.method().is_safe() && !same_site_request(&req, &public_origin) {
         let response = AppError::Forbidden("Cross-site request refused.").error_response();
         return Ok(req.into_response(response));
     }

@@ -2,9 +2,18 @@
 //! start; keys already in the JWKS file stay published so tokens signed before a rotation still
 //! verify, and the current key, the one that signs, is put first.
 
-use crate::config::Config;
 use anyhow::Context;
 use shared::{Minter, PublicJwks, SigningKey};
+use std::path::PathBuf;
+
+/// What the key ring needs from the configuration (`Config::keys`).
+pub struct KeyConfig {
+    pub signing_key: PathBuf,
+    pub jwks_out: PathBuf,
+    pub issuer: String,
+    pub audience: String,
+    pub token_ttl: u32,
+}
 
 pub struct KeyRing {
     pub minter: Minter,
@@ -13,17 +22,17 @@ pub struct KeyRing {
 }
 
 impl KeyRing {
-    pub fn load(config: &Config) -> anyhow::Result<Self> {
-        let key_path = config.signing_key_path();
+    pub fn load(config: &KeyConfig) -> anyhow::Result<Self> {
+        let key_path = &config.signing_key;
         if let Some(dir) = key_path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let (key, created) = SigningKey::load_or_generate(&key_path)?;
+        let (key, created) = SigningKey::load_or_generate(key_path)?;
         if created {
             tracing::info!(kid = key.kid(), path = %key_path.display(), "generated a signing key");
         }
-        let jwks_path = config.jwks_out_path();
-        let published = match std::fs::read_to_string(&jwks_path) {
+        let jwks_path = &config.jwks_out;
+        let published = match std::fs::read_to_string(jwks_path) {
             Ok(text) => serde_json::from_str::<PublicJwks>(&text)
                 .with_context(|| format!("{} is not a JWKS", jwks_path.display()))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => PublicJwks::default(),
@@ -34,7 +43,7 @@ impl KeyRing {
             if let Some(dir) = jwks_path.parent() {
                 std::fs::create_dir_all(dir)?;
             }
-            jwks.write_atomically(&jwks_path)?;
+            jwks.write_atomically(jwks_path)?;
             tracing::info!(path = %jwks_path.display(), keys = jwks.keys.len(), "wrote the JWKS");
         }
         let minter = Minter::new(

@@ -1,13 +1,12 @@
 //! `app-server`: parses the command line, starts logging, then serves or runs a command.
-#![forbid(unsafe_code)]
 
+use app_server::Application;
 use app_server::cli::{Cli, Command, UserAction, add_user};
-use app_server::{Application, startup};
 use clap::Parser;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    startup::init_tracing();
+    server_kit::telemetry::init();
     let cli = Cli::parse();
     match cli.command {
         Some(Command::User {
@@ -20,7 +19,7 @@ async fn main() -> anyhow::Result<()> {
             Application::build(cli.config)
                 .await?
                 .run_until_stopped()
-                .await?
+                .await?;
         }
     }
     Ok(())

@@ -1,20 +1,32 @@
 //! Builds the server: opens the database (migrating it), the object store and the key ring,
 //! binds the listener (port 0 allowed) and returns a handle that knows its real address.
 
+use crate::auth::hash_limit::HashLimit;
 use crate::auth::session::SessionPolicy;
 use crate::auth::throttle::LoginThrottle;
-use crate::client::TrustedProxies;
 use crate::config::Config;
 use crate::keys::KeyRing;
 use crate::state::AppState;
-use crate::{access_log, auth, csrf, db, routes, security_headers, storage};
+use crate::trusted_proxies::TrustedProxies;
+use crate::{access_log, csrf, db, routes, security_headers, storage};
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 use std::time::Duration;
+
+/// Creates the signing key when missing and writes the JWKS with it first, as
+/// `Application::build` does: a download server started before the app server can then read
+/// the key set.
+pub fn publish_keys(config: &Config) -> anyhow::Result<()> {
+    KeyRing::load(&config.keys()).map(drop)
+}
+
+/// How long a request may wait in `--password-queue` before it is answered 503.
+const PASSWORD_QUEUE_WAIT: Duration = Duration::from_secs(5);
 
 pub struct Application {
     address: SocketAddr,
@@ -32,8 +44,7 @@ impl Application {
         let pool = db::open(&config.database_url()).await?;
         let store = storage::open(&config.store_spec())
             .with_context(|| format!("opening the object store {}", config.store_spec()))?;
-        let keys = KeyRing::load(&config)?;
-        tokio::task::spawn_blocking(auth::password::warm_up).await?;
+        let keys = KeyRing::load(&config.keys())?;
 
         let listener = TcpListener::bind(config.listen)
             .with_context(|| format!("binding {}", config.listen))?;
@@ -44,17 +55,22 @@ impl Application {
         };
         let https = public_url.scheme() == "https";
         let download_origin = config.download_base.origin().ascii_serialization();
+        let public_origin: Arc<str> = public_url.origin().ascii_serialization().into();
         let state = web::Data::new(AppState {
             pool: pool.clone(),
             store,
             keys,
             sessions: SessionPolicy::new(https, config.session_idle, config.session_max),
+            hashes: HashLimit::new(
+                config.password_hash_slots(),
+                config.password_queue,
+                PASSWORD_QUEUE_WAIT,
+            ),
             throttle: LoginThrottle::new(
                 pool.clone(),
                 config.login_attempts,
                 Duration::from_secs(config.login_lockout),
             ),
-            public_origin: public_url.origin().ascii_serialization(),
             download_base: config.download_base.clone(),
             allow_signup: config.allow_signup,
             max_upload: config.max_upload,
@@ -65,7 +81,10 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                .wrap(from_fn(csrf::refuse_cross_site))
+                .wrap(from_fn({
+                    let origin = public_origin.clone();
+                    move |req, next| csrf::refuse_cross_site(origin.clone(), req, next)
+                }))
                 .wrap(security_headers::middleware(&download_origin))
                 .wrap(from_fn(access_log::access_log))
                 .configure(routes::configure)
@@ -100,7 +119,7 @@ impl Application {
 
     /// Runs until SIGTERM or SIGINT.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.run_until(shutdown_signal()).await
+        self.run_until(server_kit::shutdown::signal()).await
     }
 
     /// Runs until `shutdown` completes, then stops gracefully (tests and embedding).
@@ -108,15 +127,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let handle = self.server.handle();
-        let stopper = tokio::spawn(async move {
-            shutdown.await;
-            tracing::info!("app server shutting down");
-            handle.stop(true).await;
-        });
-        let result = self.server.await;
-        stopper.abort();
-        result
+        server_kit::shutdown::run_until(self.server, shutdown, "app server shutting down").await
     }
 }
 
@@ -137,40 +148,4 @@ fn spawn_sweeper(pool: db::Pool) {
             }
         }
     });
-}
-
-/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
-    }
-}
-
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`, without actix's worker chatter);
-/// colours only on a terminal, never in a file or a log collector.
-pub fn init_tracing() {
-    use std::io::IsTerminal;
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
 }

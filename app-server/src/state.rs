@@ -1,11 +1,12 @@
 //! What every handler can reach: the database, the store, the key ring and the settings.
 
+use crate::auth::hash_limit::HashLimit;
 use crate::auth::session::SessionPolicy;
 use crate::auth::throttle::LoginThrottle;
-use crate::client::TrustedProxies;
 use crate::db::Pool;
 use crate::keys::KeyRing;
 use crate::storage::Store;
+use crate::trusted_proxies::TrustedProxies;
 use url::Url;
 
 pub struct AppState {
@@ -14,8 +15,8 @@ pub struct AppState {
     pub keys: KeyRing,
     pub sessions: SessionPolicy,
     pub throttle: LoginThrottle,
-    /// `scheme://host[:port]` of this server as people reach it.
-    pub public_origin: String,
+    /// Every password check and hash runs under one of its slots.
+    pub hashes: HashLimit,
     pub download_base: Url,
     pub allow_signup: bool,
     pub max_upload: u64,

@@ -2,14 +2,9 @@
 //! writes into it: a multipart upload fed chunk by chunk, so a file is never whole in memory.
 
 use crate::error::AppError;
-use anyhow::Context;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use object_store::aws::AmazonS3Builder;
-use object_store::local::LocalFileSystem;
-use object_store::memory::InMemory;
 use object_store::path::Path;
-use object_store::prefix::PrefixStore;
 use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
 use std::sync::Arc;
 
@@ -18,41 +13,9 @@ pub type Store = Arc<dyn ObjectStore>;
 /// Parts of this size are buffered before each is written (S3's minimum part is 5 MiB).
 const PART_SIZE: usize = 5 * 1024 * 1024;
 
-/// A folder path or `file:///dir` (rooted at that folder, not at `/`), `memory:///`, or
-/// `s3://bucket/prefix` configured from the AWS_* variables.
+/// `--store`, read as the download server reads it (`server_kit::store_url`).
 pub fn open(spec: &str) -> anyhow::Result<Store> {
-    let url = match url::Url::parse(spec) {
-        Ok(url) if url.scheme().len() > 1 => url,
-        _ => return open_local(std::path::PathBuf::from(spec)),
-    };
-    match url.scheme() {
-        "file" => open_local(
-            url.to_file_path()
-                .map_err(|_| anyhow::anyhow!("not a local path: {spec}"))?,
-        ),
-        "memory" => Ok(Arc::new(InMemory::new())),
-        "s3" | "s3a" => {
-            let bucket = url
-                .host_str()
-                .context("s3 URL needs a bucket: s3://bucket/prefix")?;
-            let s3 = AmazonS3Builder::from_env()
-                .with_bucket_name(bucket)
-                .build()?;
-            match url.path().trim_matches('/') {
-                "" => Ok(Arc::new(s3)),
-                prefix => Ok(Arc::new(PrefixStore::new(s3, prefix))),
-            }
-        }
-        other => {
-            anyhow::bail!("unsupported store scheme {other:?} (use a folder, s3:// or memory://)")
-        }
-    }
-}
-
-fn open_local(dir: std::path::PathBuf) -> anyhow::Result<Store> {
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let dir = dir.canonicalize()?;
-    Ok(Arc::new(LocalFileSystem::new_with_prefix(&dir)?))
+    Ok(server_kit::store_url::open(spec)?.objects())
 }
 
 /// Streams `body` to `path`; refuses (and removes the partial upload) past `limit` bytes.

@@ -1,13 +1,14 @@
-//! Consuming a `jti` through `ReplayStore` (the enum the handler calls): in memory, and in a
-//! real `redis-server` started on a free loopback port (one round trip per consume).
-#![forbid(unsafe_code)]
+//! The common one-request download's replay-store work through `ReplayStore` (the enum the
+//! handler calls): open the grant, close it spent. In memory, and in a real `redis-server`
+//! started on a free loopback port (two round trips).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use download_server::replay::{Consumed, ReplayOptions, ReplayStore};
+use download_server::replay::{GrantPolicy, Joined, ReplayOptions, ReplayStore, StreamRequest};
 use shared::Jti;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use test_support::redis::{RedisOptions, RedisServer};
 
 const LEEWAY: u32 = 30;
 const MAX_LIFETIME: u32 = 600;
@@ -28,6 +29,7 @@ fn open(runtime: &tokio::runtime::Runtime, spec: &str) -> anyhow::Result<Arc<Rep
         timeout: Duration::from_secs(2),
         leeway: LEEWAY,
         max_lifetime: MAX_LIFETIME,
+        grants: GrantPolicy::default(),
     })?);
     runtime.block_on(async {
         store.spawn_maintenance();
@@ -50,8 +52,8 @@ async fn until_ready(store: &ReplayStore) -> anyhow::Result<()> {
     anyhow::bail!("the replay store did not become ready within 5 s")
 }
 
-/// Times `iters` first-time consumes of fresh ids: every call takes the insert path the server
-/// takes (one lock and a hash insert in memory, one script round trip in Redis).
+/// Times `iters` downloads of fresh 1 KiB tokens: every one takes the path the server takes
+/// (open the grant with a lease over the whole object, close it spent).
 fn consume_fresh(runtime: &tokio::runtime::Runtime, store: &ReplayStore, iters: u64) -> Duration {
     let iat = shared::time::now_secs();
     let exp = iat + 120;
@@ -59,8 +61,24 @@ fn consume_fresh(runtime: &tokio::runtime::Runtime, store: &ReplayStore, iters: 
     runtime.block_on(async {
         let started = Instant::now();
         for jti in &ids {
-            let consumed = store.consume(jti, iat, exp).await.expect("store answers");
-            assert!(matches!(consumed, Consumed::First(_)), "{consumed:?}");
+            let request = StreamRequest {
+                jti,
+                iat,
+                exp,
+                may_open: true,
+                etag: "\"1f-400\"",
+                size: 1024,
+                start: 0,
+                want: 1024,
+                stream: store.new_stream_id(),
+                now: iat,
+            };
+            let joined = store.join(&request).await.expect("store answers");
+            assert_eq!(joined, Joined::Lease { end: 1024 });
+            store
+                .close(jti, exp, request.stream, 1024, iat)
+                .await
+                .expect("store answers");
         }
         started.elapsed()
     })
@@ -72,19 +90,26 @@ fn memory(c: &mut Criterion) {
     let mut group = c.benchmark_group("replay_consume");
     group.throughput(Throughput::Elements(1));
     group.bench_function("memory", |b| {
-        b.iter_custom(|iters| consume_fresh(&runtime, &store, iters))
+        b.iter_custom(|iters| consume_fresh(&runtime, &store, iters));
     });
     group.finish();
 }
 
 fn redis(c: &mut Criterion) {
-    let Some(server) = RedisServer::start() else {
+    if Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         eprintln!("replay_consume/redis: skipped, redis-server is not installed");
         return;
-    };
+    }
+    let server = RedisServer::start_with(RedisOptions {
+        in_memory: true,
+        ..RedisOptions::default()
+    });
     let runtime = runtime();
-    let spec = format!("redis://127.0.0.1:{}/0", server.port);
-    let store = match open(&runtime, &spec) {
+    let store = match open(&runtime, &server.url()) {
         Ok(store) => store,
         Err(error) => {
             eprintln!("replay_consume/redis: the Redis replay store is not available: {error:#}");
@@ -94,47 +119,9 @@ fn redis(c: &mut Criterion) {
     let mut group = c.benchmark_group("replay_consume");
     group.throughput(Throughput::Elements(1));
     group.bench_function("redis", |b| {
-        b.iter_custom(|iters| consume_fresh(&runtime, &store, iters))
+        b.iter_custom(|iters| consume_fresh(&runtime, &store, iters));
     });
     group.finish();
-}
-
-/// A throw-away `redis-server` on a free loopback port, without persistence; killed on drop.
-struct RedisServer {
-    child: Child,
-    port: u16,
-}
-
-impl RedisServer {
-    fn start() -> Option<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .ok()?
-            .local_addr()
-            .ok()?
-            .port();
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let server = RedisServer { child, port };
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(server);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 criterion_group!(benches, memory, redis);

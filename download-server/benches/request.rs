@@ -1,7 +1,6 @@
 //! The whole request path in one process: the real `Application` (one worker) on a loopback port,
 //! driven by a minimal keep-alive HTTP/1.1 client, one fresh token per request. Includes the
 //! client's own cost, so it is an upper bound on the server's per-request time.
-#![forbid(unsafe_code)]
 
 mod support;
 
@@ -41,13 +40,13 @@ fn request_path(c: &mut Criterion) {
                 assert_eq!(client.get(path), 200);
             }
             started.elapsed()
-        })
+        });
     });
     // A used token: verify and the replay check, then a problem+json 410.
     let used = format!("/d/{}/1k.bin", keys.token(SMALL));
     assert_eq!(client.get(&used), 200);
     group.bench_function("get_used_token_410", |b| {
-        b.iter(|| assert_eq!(client.get(&used), 410))
+        b.iter(|| assert_eq!(client.get(&used), 410));
     });
     group.finish();
     drop(client);

@@ -2,7 +2,8 @@
 //! the path: the path of a download request *is* the bearer token. The `jti` is logged once the
 //! token verified.
 
-use crate::serve::{LoggedJti, Outcome};
+use crate::outcome::Outcome;
+use crate::serve::LoggedJti;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
@@ -26,7 +27,7 @@ pub async fn access_log(
     let jti = extensions
         .get::<LoggedJti>()
         .map(|j| tracing::field::display(j.0));
-    let outcome = extensions.get::<Outcome>().map(|o| o.0);
+    let outcome = extensions.get::<Outcome>().map(|o| o.as_str());
     // Only the download handlers set an outcome. For them the pattern is known, and asking the
     // router again would re-run its regex over a path that is mostly a 300-byte token.
     let route: Cow<'static, str> = if outcome.is_some() {

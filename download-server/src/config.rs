@@ -1,6 +1,6 @@
 //! Typed configuration: every flag has an environment-variable fallback and a local default.
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -78,15 +78,54 @@ pub struct Config {
     /// (TCP_USER_TIMEOUT, Linux). Slow clients that keep reading are never cut off.
     #[arg(long, env = "DL_SEND_TIMEOUT", default_value_t = 60)]
     pub send_timeout: u64,
+
+    /// A download (a token's grant) ends this many seconds after its last request or renewal;
+    /// until then it can be resumed.
+    #[arg(long, env = "DL_GRANT_IDLE", default_value_t = 600)]
+    pub grant_idle: u32,
+
+    /// A download ends this many seconds after its first byte, however active.
+    #[arg(long, env = "DL_GRANT_MAX_AGE", default_value_t = 3600)]
+    pub grant_max_age: u32,
+
+    /// Streams of one download in flight at once (more get 503 with Retry-After).
+    #[arg(long, env = "DL_GRANT_MAX_STREAMS", default_value_t = 16)]
+    pub grant_max_streams: u16,
+
+    /// Requests over one download's life.
+    #[arg(long, env = "DL_GRANT_MAX_REQUESTS", default_value_t = 1024)]
+    pub grant_max_requests: u32,
+
+    /// Bytes a download may send twice (re-sent after a drop, overlapping segments) are at least
+    /// this many, and at least the object's size divided by `--grant-redundancy-divisor`; never
+    /// more than half the object.
+    #[arg(long, env = "DL_GRANT_REDUNDANCY_MIN", default_value_t = 4 * 1024 * 1024)]
+    pub grant_redundancy_min: u64,
+
+    /// See `--grant-redundancy-min`.
+    #[arg(long, env = "DL_GRANT_REDUNDANCY_DIVISOR", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
+    pub grant_redundancy_divisor: u64,
 }
 
 impl Config {
-    /// Defaults for tests and embedding: loopback, port 0, everything else as on the command line.
-    pub fn for_tests(store: impl Into<String>, jwks: impl Into<String>) -> Self {
-        let mut config = Config::parse_from(["download-server"]);
-        config.listen = "127.0.0.1:0".parse().expect("valid address");
+    /// The command-line defaults, read from the flags' own declarations and never from the
+    /// environment (`DL_*` variables are for the binary), with `store` and `jwks`: for tests and
+    /// embedding.
+    pub fn defaults(store: impl Into<String>, jwks: impl Into<String>) -> Self {
+        let command = Config::command().mut_args(|arg| arg.env(None));
+        let matches = command
+            .try_get_matches_from(["download-server"])
+            .expect("every flag has a default");
+        let mut config = Config::from_arg_matches(&matches).expect("defaults are valid");
         config.store = store.into();
         config.jwks = jwks.into();
+        config
+    }
+
+    /// `defaults` on loopback port 0 with two workers and a short shutdown grace: for tests.
+    pub fn for_tests(store: impl Into<String>, jwks: impl Into<String>) -> Self {
+        let mut config = Config::defaults(store, jwks);
+        config.listen = "127.0.0.1:0".parse().expect("valid address");
         config.shutdown_grace = 5;
         config.workers = Some(2);
         config
@@ -99,10 +138,80 @@ impl Config {
             timeout: Duration::from_millis(self.replay_timeout_ms.max(1)),
             leeway: self.leeway,
             max_lifetime: self.max_token_lifetime,
+            grants: self.grant_policy(),
+        }
+    }
+
+    pub fn grant_policy(&self) -> crate::replay::GrantPolicy {
+        crate::replay::GrantPolicy {
+            redundancy_min: self.grant_redundancy_min,
+            redundancy_divisor: self.grant_redundancy_divisor.max(1),
+            idle: i64::from(self.grant_idle),
+            max_age: i64::from(self.grant_max_age),
+            max_streams: usize::from(self.grant_max_streams.max(1)),
+            max_requests: self.grant_max_requests.max(1),
         }
     }
 
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Config;
+
+    /// Set in the environment of the child this test starts, where the assertions run.
+    const CHILD: &str = "DOWNLOAD_SERVER_DEFAULTS_CHILD";
+
+    /// `DL_*` variables exported in a developer's shell must not steer the tests or an embedding
+    /// (`local`) to another Redis, store or key set. The variables are set on a child process
+    /// (this same test binary, running only this test): the test process's own environment is
+    /// shared by every test thread.
+    #[test]
+    fn the_defaults_ignore_dl_variables_in_the_environment() {
+        if std::env::var_os(CHILD).is_some() {
+            let config = Config::defaults("./files", "./jwks.json");
+            assert_eq!(config.replay, "memory");
+            assert_eq!(config.replay_prefix, "dl:");
+            assert_eq!(config.listen.to_string(), "127.0.0.1:8081");
+            assert_eq!(config.workers, None);
+            assert_eq!(config.leeway, 30);
+            assert_eq!(config.issuer, shared::DEFAULT_ISSUER);
+            assert_eq!(
+                (config.store.as_str(), config.jwks.as_str()),
+                ("./files", "./jwks.json")
+            );
+            return;
+        }
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "config::tests::the_defaults_ignore_dl_variables_in_the_environment",
+            ])
+            .args(["--test-threads", "1", "--nocapture"])
+            .env(CHILD, "1")
+            .env("DL_REPLAY", "redis://203.0.113.1:6379/0")
+            .env("DL_REPLAY_PREFIX", "elsewhere:")
+            .env("DL_LISTEN", "0.0.0.0:9")
+            .env("DL_WORKERS", "7")
+            .env("DL_LEEWAY", "999")
+            .env("DL_ISSUER", "https://other.example")
+            .env("DL_STORE", "s3://other/")
+            .status()
+            .unwrap();
+        assert!(status.success(), "the child's assertions failed");
+    }
+
+    #[test]
+    fn the_binary_still_reads_dl_variables() {
+        // clap's own parser is what the binary uses; the env fallbacks stay declared on it.
+        let command = <Config as clap::CommandFactory>::command();
+        let replay = command
+            .get_arguments()
+            .find(|arg| arg.get_id() == "replay")
+            .unwrap();
+        assert_eq!(replay.get_env(), Some(std::ffi::OsStr::new("DL_REPLAY")));
     }
 }

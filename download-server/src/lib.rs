@@ -1,21 +1,25 @@
 //! The stateless download server (Server B): verifies single-use download tokens against public
-//! keys, consumes each `jti` once, and streams the object from object storage.
-#![forbid(unsafe_code)]
+//! keys, opens or joins each token's grant (one copy of the object's bytes), and streams the
+//! object from object storage.
 
-pub mod access_log;
+mod access_log;
+mod body;
 pub mod config;
-pub mod health;
+mod health;
 pub mod jwks;
-pub mod metrics;
-pub mod negotiate;
-pub mod problem;
+mod metrics;
+mod negotiate;
+mod outcome;
+mod problem;
 pub mod range;
 pub mod replay;
-pub mod serve;
-pub mod startup;
-pub mod store;
-pub mod stream;
+mod response_headers;
+mod serve;
+mod startup;
+mod store;
+mod stream;
 pub mod verify;
 
 pub use config::Config;
+pub use serve::{DownloadState, download_token};
 pub use startup::Application;

@@ -1,12 +1,11 @@
 //! `download-server`: parse the config, start logging, build, serve until SIGTERM/SIGINT.
-#![forbid(unsafe_code)]
 
 use clap::Parser;
 use download_server::{Application, Config};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    download_server::startup::init_tracing();
+    server_kit::telemetry::init();
     let config = Config::parse();
     let application = Application::build(config).await?;
     application.run_until_stopped().await?;

@@ -1,33 +1,20 @@
 //! Prometheus metrics: outcomes by kind, bytes sent, downloads in flight, verification latency.
 //! Labels are fixed outcome names, never paths (a path holds a token).
 
+use crate::outcome::Outcome;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
 };
-
-/// Every outcome label, registered up front so each series exists from the start.
-pub const OUTCOMES: &[&str] = &[
-    "served",
-    "partial",
-    "head",
-    "invalid_token",
-    "expired",
-    "already_used",
-    "before_epoch",
-    "not_found",
-    "range_not_satisfiable",
-    "prefetch",
-    "replay_unavailable",
-    "storage_unavailable",
-    "method_not_allowed",
-];
 
 pub struct Metrics {
     registry: Registry,
     outcomes: IntCounterVec,
     pub bytes_sent: IntCounter,
     pub in_flight: IntGauge,
+    /// Streams a grant stopped before their response's end (another stream had the bytes, or
+    /// the allowance was spent).
+    pub stopped_streams: IntCounter,
     pub verify_seconds: Histogram,
 }
 
@@ -44,6 +31,12 @@ impl Metrics {
                 .expect("valid metric");
         let in_flight = IntGauge::new("downloads_in_flight", "Download bodies being streamed now")
             .expect("valid metric");
+        let stopped_streams = IntCounter::new(
+            "download_streams_stopped_total",
+            "Download bodies a grant stopped before their end (bytes another stream had, or the \
+             allowance spent)",
+        )
+        .expect("valid metric");
         let verify_seconds = Histogram::with_opts(
             HistogramOpts::new(
                 "token_verify_seconds",
@@ -54,8 +47,8 @@ impl Metrics {
             ]),
         )
         .expect("valid metric");
-        for outcome in OUTCOMES {
-            outcomes.with_label_values(&[outcome]);
+        for outcome in Outcome::ALL {
+            outcomes.with_label_values(&[outcome.as_str()]);
         }
         registry
             .register(Box::new(outcomes.clone()))
@@ -67,6 +60,9 @@ impl Metrics {
             .register(Box::new(in_flight.clone()))
             .expect("unique metric");
         registry
+            .register(Box::new(stopped_streams.clone()))
+            .expect("unique metric");
+        registry
             .register(Box::new(verify_seconds.clone()))
             .expect("unique metric");
         Metrics {
@@ -74,12 +70,13 @@ impl Metrics {
             outcomes,
             bytes_sent,
             in_flight,
+            stopped_streams,
             verify_seconds,
         }
     }
 
-    pub fn outcome(&self, outcome: &'static str) {
-        self.outcomes.with_label_values(&[outcome]).inc();
+    pub fn outcome(&self, outcome: Outcome) {
+        self.outcomes.with_label_values(&[outcome.as_str()]).inc();
     }
 
     /// The Prometheus text exposition.

@@ -2,6 +2,7 @@
 //! problem+json body (RFC 9457) for tools, a short readable page for people in a browser.
 //! Internal error text goes to the logs, never into a response.
 
+use crate::outcome::Outcome;
 use crate::verify::VerifyError;
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
@@ -14,18 +15,21 @@ pub const PROBLEM_TYPE_PREFIX: &str = "tag:download-server,2026:problem:";
 pub enum DownloadError {
     #[error("invalid token: {0}")]
     InvalidToken(VerifyError),
-    #[error("token expired")]
-    Expired,
-    #[error("token already used")]
-    AlreadyUsed,
-    #[error("token issued before the replay store's epoch")]
-    BeforeEpoch,
+    /// The link cannot be used (any more): 410, or 403 when the request has `Range` (a resume or
+    /// a segment: Chrome offers a Resume that can never work after a 410, and gives up cleanly
+    /// after a 403; curl, wget and aria2 treat both as final).
+    #[error("link gone: {reason:?}")]
+    Gone { reason: Gone, ranged: bool },
     #[error("object not found")]
     NotFound,
     #[error("range not satisfiable for length {0}")]
     RangeNotSatisfiable(u64),
+    #[error("If-Match or If-Unmodified-Since does not hold")]
+    PreconditionFailed,
     #[error("speculative prefetch not served")]
     Prefetch,
+    #[error("the download has as many streams in flight as it may")]
+    Busy,
     #[error("replay store unavailable: {0}")]
     ReplayUnavailable(String),
     #[error("object store unavailable: {0}")]
@@ -36,10 +40,29 @@ pub enum DownloadError {
     NoSuchRoute,
 }
 
+/// Why a link is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gone {
+    /// Expired before any request used it.
+    Expired,
+    /// Its download is complete (every byte was sent), or what was asked would exceed the
+    /// allowance for re-sent bytes.
+    AlreadyUsed,
+    /// Issued before the replay store's epoch.
+    BeforeEpoch,
+    /// Its download was idle or open too long, or made too many requests.
+    GrantEnded,
+    /// The file changed since its download started.
+    ObjectChanged,
+}
+
 impl From<VerifyError> for DownloadError {
     fn from(e: VerifyError) -> Self {
         if e.is_expired() {
-            DownloadError::Expired
+            DownloadError::Gone {
+                reason: Gone::Expired,
+                ranged: false,
+            }
         } else {
             DownloadError::InvalidToken(e)
         }
@@ -60,20 +83,26 @@ struct Presentation {
 }
 
 impl DownloadError {
-    /// The stable outcome name: problem type suffix, metrics label, log field.
-    pub fn kind(&self) -> &'static str {
+    /// The outcome this refusal is counted and logged as; its label is the problem type suffix.
+    pub fn outcome(&self) -> Outcome {
         match self {
-            DownloadError::InvalidToken(_) => "invalid_token",
-            DownloadError::Expired => "expired",
-            DownloadError::AlreadyUsed => "already_used",
-            DownloadError::BeforeEpoch => "before_epoch",
-            DownloadError::NotFound => "not_found",
-            DownloadError::RangeNotSatisfiable(_) => "range_not_satisfiable",
-            DownloadError::Prefetch => "prefetch",
-            DownloadError::ReplayUnavailable(_) => "replay_unavailable",
-            DownloadError::StorageUnavailable(_) => "storage_unavailable",
-            DownloadError::MethodNotAllowed => "method_not_allowed",
-            DownloadError::NoSuchRoute => "no_such_route",
+            DownloadError::InvalidToken(_) => Outcome::InvalidToken,
+            DownloadError::Gone { reason, .. } => match reason {
+                Gone::Expired => Outcome::Expired,
+                Gone::AlreadyUsed => Outcome::AlreadyUsed,
+                Gone::BeforeEpoch => Outcome::BeforeEpoch,
+                Gone::GrantEnded => Outcome::GrantEnded,
+                Gone::ObjectChanged => Outcome::ObjectChanged,
+            },
+            DownloadError::NotFound => Outcome::NotFound,
+            DownloadError::RangeNotSatisfiable(_) => Outcome::RangeNotSatisfiable,
+            DownloadError::PreconditionFailed => Outcome::PreconditionFailed,
+            DownloadError::Prefetch => Outcome::Prefetch,
+            DownloadError::Busy => Outcome::Busy,
+            DownloadError::ReplayUnavailable(_) => Outcome::ReplayUnavailable,
+            DownloadError::StorageUnavailable(_) => Outcome::StorageUnavailable,
+            DownloadError::MethodNotAllowed => Outcome::MethodNotAllowed,
+            DownloadError::NoSuchRoute => Outcome::NoSuchRoute,
         }
     }
 
@@ -91,25 +120,40 @@ impl DownloadError {
                 "This download link is not valid. Go back and click Download again.",
                 None,
             ),
-            DownloadError::Expired => p(
-                StatusCode::GONE,
-                "Download link expired",
-                "This download link has expired. Go back and click Download again.",
-                None,
-            ),
-            DownloadError::AlreadyUsed => p(
-                StatusCode::GONE,
-                "Download link already used",
-                "This link has already been used; go back and click Download again.",
-                None,
-            ),
-            DownloadError::BeforeEpoch => p(
-                StatusCode::GONE,
-                "Download link no longer valid",
-                "The download service restarted since this link was made, so it cannot tell whether \
-                 the link was already used. Go back and click Download again.",
-                None,
-            ),
+            DownloadError::Gone { reason, ranged } => {
+                let status = if *ranged {
+                    StatusCode::FORBIDDEN
+                } else {
+                    StatusCode::GONE
+                };
+                let (title, detail) = match reason {
+                    Gone::Expired => (
+                        "Download link expired",
+                        "This download link has expired. Go back and click Download again.",
+                    ),
+                    Gone::AlreadyUsed => (
+                        "Download link already used",
+                        "This link has already delivered its file; go back and click Download \
+                         again.",
+                    ),
+                    Gone::BeforeEpoch => (
+                        "Download link no longer valid",
+                        "The download service restarted since this link was made, so it cannot \
+                         tell whether the link was already used. Go back and click Download again.",
+                    ),
+                    Gone::GrantEnded => (
+                        "Download can no longer be resumed",
+                        "This download was paused too long, or started too long ago, to be \
+                         resumed with this link. Go back and click Download again.",
+                    ),
+                    Gone::ObjectChanged => (
+                        "File changed",
+                        "The file changed since this download started, so it cannot be resumed \
+                         with this link. Go back and click Download again.",
+                    ),
+                };
+                p(status, title, detail, None)
+            }
             DownloadError::NotFound => p(
                 StatusCode::NOT_FOUND,
                 "File not found",
@@ -121,6 +165,19 @@ impl DownloadError {
                 "Range not satisfiable",
                 "The requested byte range lies outside the file. The link was not used up.",
                 None,
+            ),
+            DownloadError::PreconditionFailed => p(
+                StatusCode::PRECONDITION_FAILED,
+                "Precondition failed",
+                "The file is not the version the request asked for. The link was not used up.",
+                None,
+            ),
+            DownloadError::Busy => p(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Too many connections",
+                "This download already has as many connections as it may use. Try again in a \
+                 moment.",
+                Some(1),
             ),
             DownloadError::Prefetch => p(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -156,10 +213,6 @@ impl DownloadError {
         }
     }
 
-    pub fn status(&self) -> StatusCode {
-        self.presentation().status
-    }
-
     /// The response: problem+json, or an HTML page when the client prefers HTML.
     pub fn respond(&self, html: bool) -> HttpResponse {
         let Presentation {
@@ -189,7 +242,7 @@ impl DownloadError {
                 .body(html_page(status, title, detail))
         } else {
             let body = serde_json::json!({
-                "type": format!("{PROBLEM_TYPE_PREFIX}{}", self.kind()),
+                "type": format!("{PROBLEM_TYPE_PREFIX}{}", self.outcome()),
                 "title": title,
                 "status": status.as_u16(),
                 "detail": detail,

@@ -1,41 +1,54 @@
-//! `GET`/`HEAD /d/{token}[/{filename}]`: verify, check, consume once, stream.
+//! `GET`/`HEAD /d/{token}[/{filename}]`: verify, check, open or join the token's grant, stream.
 //!
-//! Order matters for single use: everything that can refuse without burning the token (signature,
-//! claims, epoch, prefetch, missing object, unsatisfiable range) runs before the one atomic
-//! consume; a failure to open the object after consuming releases the `jti` again.
+//! Order matters for single use: everything that can refuse without using the token (signature,
+//! claims, epoch, prefetch, missing object, preconditions, unsatisfiable range) runs before the
+//! one atomic step on the grant; a failure to open the object after it gives back what this
+//! request took. A token grants one copy of the object's bytes, not one response: see
+//! `replay::grant` for the rules, `body` for how a stream keeps to them.
 
-use crate::metrics::{InFlight, Metrics};
+use crate::body::{self, Leased};
+use crate::metrics::Metrics;
 use crate::negotiate::prefers_html;
-use crate::problem::DownloadError;
+use crate::outcome::Outcome;
+use crate::problem::{DownloadError, Gone};
 use crate::range::{self, RangeRequest, Validators};
-use crate::replay::{Consumed, ReplayStore};
-use crate::store::Store;
+use crate::replay::{Joined, Peeked, Refusal, ReplayStore, StreamRequest};
+use crate::response_headers::{content_headers, is_speculative, quoted_etag};
+use crate::store::{Store, storage_error};
 use crate::stream::{self, ByteStream};
-use crate::verify::{Verifier, VerifyError};
+use crate::verify::{Verified, Verifier, VerifyError};
 use actix_web::body::SizedStream;
-use actix_web::http::header::{self, HeaderValue, HttpDate};
+use actix_web::http::header::{self, HttpDate};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
-use object_store::{Attribute, GetOptions, GetRange, GetResult, GetResultPayload, ObjectMeta};
-use shared::{Claims, DownloadName, Jti};
+use object_store::{GetOptions, GetRange, GetResult, GetResultPayload};
+use shared::Jti;
 use std::sync::Arc;
 use std::time::Instant;
 
 /// Everything a download handler needs, shared by all workers.
 pub struct DownloadState {
-    pub verifier: Verifier,
+    pub(crate) verifier: Verifier,
+    /// The replay store (tests and benchmarks look at its epoch).
     pub replay: Arc<ReplayStore>,
-    pub store: Store,
-    pub metrics: Arc<Metrics>,
-    pub read_chunk: usize,
+    pub(crate) store: Store,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) read_chunk: usize,
+    /// `--grant-max-age`: an expired token older than its `exp` + leeway + this has no grant.
+    pub(crate) grant_max_age: i64,
 }
 
-/// Put in the request's extensions for the access log: the verified `jti` and the outcome.
+impl DownloadState {
+    /// The object store downloads come from (tests put objects into a `memory:///` one).
+    pub fn objects(&self) -> &Arc<dyn object_store::ObjectStore> {
+        self.store.objects()
+    }
+}
+
+/// Put in the request's extensions for the access log, with the `Outcome`: the verified `jti`.
 #[derive(Clone, Copy)]
 pub struct LoggedJti(pub Jti);
-#[derive(Clone, Copy)]
-pub struct Outcome(pub &'static str);
 
 pub async fn download(req: HttpRequest, state: web::Data<DownloadState>) -> HttpResponse {
     let token = download_token(req.path()).unwrap_or_default();
@@ -48,11 +61,11 @@ pub async fn download(req: HttpRequest, state: web::Data<DownloadState>) -> Http
             ) {
                 tracing::warn!(error = %error, "download failed closed");
             }
-            (error.kind(), error.respond(prefers_html(&req)))
+            (error.outcome(), error.respond(prefers_html(&req)))
         }
     };
     state.metrics.outcome(outcome);
-    req.extensions_mut().insert(Outcome(outcome));
+    req.extensions_mut().insert(outcome);
     response
 }
 
@@ -87,8 +100,8 @@ pub async fn route(req: HttpRequest, state: web::Data<DownloadState>) -> HttpRes
 /// Any method but GET and HEAD: 405, never a 2xx, never a consume.
 pub async fn method_not_allowed(req: HttpRequest, state: web::Data<DownloadState>) -> HttpResponse {
     let error = DownloadError::MethodNotAllowed;
-    state.metrics.outcome(error.kind());
-    req.extensions_mut().insert(Outcome(error.kind()));
+    state.metrics.outcome(error.outcome());
+    req.extensions_mut().insert(error.outcome());
     error.respond(prefers_html(&req))
 }
 
@@ -96,19 +109,30 @@ async fn serve(
     req: &HttpRequest,
     token: &str,
     state: &DownloadState,
-) -> Result<(&'static str, HttpResponse), DownloadError> {
+) -> Result<(Outcome, HttpResponse), DownloadError> {
     let is_head = req.method() == Method::HEAD;
+    let ranged = req.headers().contains_key(header::RANGE);
 
     let started = Instant::now();
-    let claims = state.verifier.verify(token).await?;
+    let Verified { claims, expired } = state.verifier.verify_allowing_expired(token).await?;
     state
         .metrics
         .verify_seconds
         .observe(started.elapsed().as_secs_f64());
     req.extensions_mut().insert(LoggedJti(claims.jti));
-
+    let now = shared::time::now_secs();
+    let gone = |reason| DownloadError::Gone { reason, ranged };
+    // No grant outlives its max age, and none opens after `exp` + leeway.
+    if expired && now > claims.exp + state.verifier.leeway() + state.grant_max_age {
+        return Err(gone(Gone::Expired));
+    }
     if claims.iat < state.replay.epoch().await? {
-        return Err(DownloadError::BeforeEpoch);
+        // No grant from before the epoch survived it; an expired token is first of all expired.
+        return Err(gone(if expired {
+            Gone::Expired
+        } else {
+            Gone::BeforeEpoch
+        }));
     }
     if !is_head && is_speculative(req) {
         return Err(DownloadError::Prefetch);
@@ -118,16 +142,20 @@ async fn serve(
         .map_err(|_| DownloadError::InvalidToken(VerifyError::Claims("obj".into())))?;
     let probe = state.store.probe(&location).await.map_err(storage_error)?;
     let etag = probe.meta.e_tag.as_deref().and_then(quoted_etag);
+    let validators = Validators {
+        etag: etag.as_deref(),
+        last_modified: probe.meta.last_modified.into(),
+    };
+    if !preconditions_hold(req, &validators) {
+        return Err(DownloadError::PreconditionFailed);
+    }
     let range = range::evaluate(
         req.headers().get(header::RANGE),
         req.headers().get(header::IF_RANGE),
         probe.meta.size,
-        &Validators {
-            etag: etag.as_deref(),
-            last_modified: probe.meta.last_modified.into(),
-        },
+        &validators,
     );
-    let (status, start, end_exclusive) = match range {
+    let (status, start, end) = match range {
         RangeRequest::Full => (StatusCode::OK, 0, probe.meta.size),
         RangeRequest::Partial { start, end } => (StatusCode::PARTIAL_CONTENT, start, end + 1),
         RangeRequest::Unsatisfiable => {
@@ -140,60 +168,100 @@ async fn serve(
     if status == StatusCode::PARTIAL_CONTENT {
         response.insert_header((
             header::CONTENT_RANGE,
-            format!("bytes {start}-{}/{}", end_exclusive - 1, probe.meta.size),
+            format!("bytes {start}-{}/{}", end - 1, probe.meta.size),
         ));
     }
-    let len = end_exclusive - start;
+    let request = StreamRequest {
+        jti: &claims.jti,
+        iat: claims.iat,
+        exp: claims.exp,
+        may_open: !expired,
+        // The grant is pinned to this version; an object without an ETag is pinned to its size
+        // and modification time.
+        etag: &etag.clone().unwrap_or_else(|| {
+            format!(
+                "{}-{}",
+                probe.meta.size,
+                probe.meta.last_modified.timestamp_micros()
+            )
+        }),
+        size: probe.meta.size,
+        start,
+        want: end,
+        stream: state.replay.new_stream_id(),
+        now,
+    };
 
     if is_head {
-        if state.replay.is_used(&claims.jti, claims.exp).await? {
-            return Err(DownloadError::AlreadyUsed);
-        }
-        // The check refreshed the epoch (Redis may have lost its data since the first look).
-        if claims.iat < state.replay.epoch().await? {
-            return Err(DownloadError::BeforeEpoch);
-        }
-        let empty: ByteStream = Box::pin(futures_util::stream::empty());
-        return Ok(("head", response.body(SizedStream::new(len, empty))));
+        return match state.replay.peek(&request).await? {
+            Peeked::Unused | Peeked::Open => {
+                let empty: ByteStream = Box::pin(futures_util::stream::empty());
+                Ok((
+                    Outcome::Head,
+                    response.body(SizedStream::new(end - start, empty)),
+                ))
+            }
+            Peeked::Refused(refusal) => Err(refused(refusal, ranged)),
+        };
     }
 
-    let receipt = match state
-        .replay
-        .consume(&claims.jti, claims.iat, claims.exp)
-        .await?
-    {
-        Consumed::First(receipt) => receipt,
-        Consumed::AlreadyUsed => return Err(DownloadError::AlreadyUsed),
-        Consumed::BeforeEpoch => return Err(DownloadError::BeforeEpoch),
+    let lease_end = match state.replay.join(&request).await? {
+        Joined::Lease { end } => end,
+        Joined::Refused(refusal) => return Err(refused(refusal, ranged)),
     };
-    let body = match open_body(state, &location, probe, start..end_exclusive).await {
-        Ok(body) => body,
-        Err(error) => {
-            // Nothing was sent: give the token back so the person can retry.
-            let released = state.replay.release(&claims.jti, claims.exp, receipt);
-            if let Err(release_error) = released.await {
-                tracing::warn!(error = %release_error, jti = %claims.jti, "could not release jti");
-            }
-            return Err(error);
-        }
+    // From here on the stream is the grant's: dropping `leased` closes it, so a failure to open
+    // the object gives back what this request took (a grant nothing was sent under is forgotten).
+    let leased = Leased {
+        replay: Arc::clone(&state.replay),
+        jti: claims.jti,
+        exp: claims.exp,
+        stream: request.stream,
+        pos: start,
+        lease_end,
+        end,
     };
-    let guard = InFlight::start(&state.metrics.in_flight);
-    let bytes_sent = state.metrics.bytes_sent.clone();
-    let body = body.inspect(move |chunk| {
-        let _in_flight = &guard;
-        if let Ok(chunk) = chunk {
-            bytes_sent.inc_by(chunk.len() as u64);
-        }
-    });
+    let inner = open_body(state, &location, probe, start..end).await?;
+    let body = body::leased(leased, inner, Arc::clone(&state.metrics));
     let outcome = if status == StatusCode::OK {
-        "served"
+        Outcome::Served
     } else {
-        "partial"
+        Outcome::Partial
     };
-    Ok((
-        outcome,
-        response.body(SizedStream::new(len, Box::pin(body) as ByteStream)),
-    ))
+    Ok((outcome, response.body(SizedStream::new(end - start, body))))
+}
+
+/// How a refusal of the grant is answered.
+fn refused(refusal: Refusal, ranged: bool) -> DownloadError {
+    let reason = match refusal {
+        Refusal::Busy => return DownloadError::Busy,
+        Refusal::Spent => Gone::AlreadyUsed,
+        Refusal::Ended => Gone::GrantEnded,
+        Refusal::Changed => Gone::ObjectChanged,
+        Refusal::Expired => Gone::Expired,
+        Refusal::BeforeEpoch => Gone::BeforeEpoch,
+    };
+    DownloadError::Gone { reason, ranged }
+}
+
+/// `If-Match` (strong comparison, RFC 9110 §13.1.1) and, without it, `If-Unmodified-Since`:
+/// a resuming Firefox sends both, so that it never appends another version's bytes.
+fn preconditions_hold(req: &HttpRequest, validators: &Validators<'_>) -> bool {
+    if let Some(if_match) = req.headers().get(header::IF_MATCH) {
+        let Ok(if_match) = if_match.to_str() else {
+            return false;
+        };
+        return if_match.trim() == "*"
+            || if_match
+                .split(',')
+                .map(str::trim)
+                .any(|tag| !tag.starts_with("W/") && Some(tag) == validators.etag);
+    }
+    if let Some(since) = req.headers().get(header::IF_UNMODIFIED_SINCE)
+        && let Ok(since) = since.to_str().unwrap_or_default().parse::<HttpDate>()
+    {
+        return HttpDate::from(validators.last_modified) <= since;
+    }
+    true
 }
 
 /// Local files were already opened by the probe: stream that very file. Other stores get one
@@ -227,121 +295,6 @@ async fn open_body(
     ))
 }
 
-fn content_headers(
-    response: &mut actix_web::HttpResponseBuilder,
-    claims: &Claims,
-    probe: &GetResult,
-    etag: Option<&str>,
-) {
-    let name = DownloadName::sanitize(claims.name.as_deref().unwrap_or(claims.obj.file_name()));
-    response
-        .insert_header((
-            header::CONTENT_TYPE,
-            content_type(&probe.attributes, &name, &probe.meta),
-        ))
-        .insert_header((header::CONTENT_DISPOSITION, name.content_disposition()))
-        .insert_header((
-            header::LAST_MODIFIED,
-            HttpDate::from(std::time::SystemTime::from(probe.meta.last_modified)),
-        ))
-        .insert_header((header::ACCEPT_RANGES, HeaderValue::from_static("bytes")))
-        .insert_header((
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("private, no-store"),
-        ));
-    if let Some(etag) = etag {
-        response.insert_header((header::ETAG, etag));
-    }
-}
-
-/// The store's own content type (S3 keeps one per object), else a guess from the name, else
-/// `application/octet-stream`. The body is always an attachment with `nosniff`.
-fn content_type(
-    attributes: &object_store::Attributes,
-    name: &DownloadName,
-    meta: &ObjectMeta,
-) -> String {
-    if let Some(stored) = attributes.get(&Attribute::ContentType)
-        && let Ok(mime) = stored.as_ref().parse::<mime_guess::mime::Mime>()
-        && mime.essence_str() != "binary/octet-stream"
-    {
-        return mime.to_string();
-    }
-    mime_guess::from_path(name.as_str())
-        .first()
-        .or_else(|| mime_guess::from_path(meta.location.as_ref()).first())
-        .map(|m| m.to_string())
-        .unwrap_or_else(|| "application/octet-stream".to_owned())
-}
-
-/// object_store hands out ETags quoted (S3, local files); accept those that are valid
-/// `entity-tag`s, quote bare ones, drop anything else.
-fn quoted_etag(raw: &str) -> Option<String> {
-    let valid = |s: &str| {
-        s.bytes()
-            .all(|b| b == 0x21 || (0x23..=0x7e).contains(&b) || b >= 0x80)
-    };
-    let (weak, rest) = raw.strip_prefix("W/").map_or((false, raw), |r| (true, r));
-    let inner = rest
-        .strip_prefix('"')
-        .and_then(|r| r.strip_suffix('"'))
-        .unwrap_or(rest);
-    if inner.is_empty() || !inner.is_ascii() || !valid(inner) {
-        return None;
-    }
-    Some(if weak {
-        format!("W/\"{inner}\"")
-    } else {
-        format!("\"{inner}\"")
-    })
-}
-
-/// Speculative loads (`Sec-Purpose: prefetch`, `Purpose: prefetch`, and the older `X-Purpose`
-/// and `X-Moz` forms) must not burn a single-use link.
-fn is_speculative(req: &HttpRequest) -> bool {
-    ["sec-purpose", "purpose", "x-purpose", "x-moz"]
-        .iter()
-        .any(|name| {
-            req.headers()
-                .get(*name)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| {
-                    let v = v.to_ascii_lowercase();
-                    v.contains("prefetch") || v.contains("prerender") || v.contains("preview")
-                })
-        })
-}
-
-fn storage_error(error: object_store::Error) -> DownloadError {
-    match error {
-        object_store::Error::NotFound { .. } | object_store::Error::InvalidPath { .. } => {
-            DownloadError::NotFound
-        }
-        other if names_no_object(&other) => DownloadError::NotFound,
-        other => DownloadError::StorageUnavailable(other.to_string()),
-    }
-}
-
-/// A local path through a file (`a.txt/b`) or with an over-long segment names no object: 404,
-/// not a storage outage.
-fn names_no_object(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut current = Some(error);
-    while let Some(e) = current {
-        if let Some(io) = e.downcast_ref::<std::io::Error>()
-            && matches!(
-                io.kind(),
-                std::io::ErrorKind::NotFound
-                    | std::io::ErrorKind::NotADirectory
-                    | std::io::ErrorKind::InvalidFilename
-            )
-        {
-            return true;
-        }
-        current = e.source();
-    }
-    false
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,15 +312,5 @@ mod tests {
         assert_eq!(download_token("/d/tok/a/b"), None);
         assert_eq!(download_token("/dx/tok"), None);
         assert_eq!(download_token("/healthz"), None);
-    }
-
-    #[test]
-    fn etags_from_the_store_are_normalised() {
-        assert_eq!(quoted_etag("\"abc-1\"").as_deref(), Some("\"abc-1\""));
-        assert_eq!(quoted_etag("abc").as_deref(), Some("\"abc\""));
-        assert_eq!(quoted_etag("W/\"abc\"").as_deref(), Some("W/\"abc\""));
-        assert_eq!(quoted_etag("a\"b"), None);
-        assert_eq!(quoted_etag("\"\""), None);
-        assert_eq!(quoted_etag("a b"), None);
     }
 }

@@ -47,6 +47,7 @@ impl Application {
             store,
             metrics: Arc::new(Metrics::new()),
             read_chunk: config.read_chunk,
+            grant_max_age: i64::from(config.grant_max_age),
         });
 
         let listener = TcpListener::bind(config.listen)
@@ -66,7 +67,7 @@ impl Application {
                 .route("/metrics", web::get().to(health::metrics))
                 .default_service(web::to(not_found))
         })
-        .on_connect(move |connection, _| cut_off_stalled_clients(connection, stall_timeout))
+        .on_connect(move |connection, _| tune_connection(connection, stall_timeout))
         .listen(listener)?
         .disable_signals()
         .shutdown_timeout(config.shutdown_grace)
@@ -107,7 +108,7 @@ impl Application {
     /// Runs until SIGTERM or SIGINT, then stops accepting and lets downloads in flight finish
     /// within the grace period.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.run_until(shutdown_signal()).await
+        self.run_until(server_kit::shutdown::signal()).await
     }
 
     /// Runs until `shutdown` completes, then stops gracefully (tests and embedding).
@@ -115,27 +116,36 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let handle = self.server.handle();
-        let stopper = tokio::spawn(async move {
-            shutdown.await;
-            tracing::info!("shutting down: no new connections, finishing downloads in flight");
-            handle.stop(true).await;
-        });
-        let result = self.server.await;
-        stopper.abort();
-        result
+        server_kit::shutdown::run_until(
+            self.server,
+            shutdown,
+            "shutting down: no new connections, finishing downloads in flight",
+        )
+        .await
     }
 }
 
-/// actix has a timeout for the request head but none for a client that stops reading the body;
-/// the kernel's TCP_USER_TIMEOUT bounds how long sent data may stay unacknowledged (zero-window
-/// stalls included), so a stalled download cannot hold a connection and its file forever.
-fn cut_off_stalled_clients(connection: &dyn std::any::Any, timeout: Duration) {
+/// Unsent bytes a connection may queue in the kernel (TCP_NOTSENT_LOWAT). A grant counts what
+/// this server handed to the socket; without a bound the kernel takes megabytes ahead of the
+/// network (loopback: the whole rest of a 16 MiB file), and a connection cut off then looks as if
+/// it had delivered them, so its resume would be charged for all of them. Bytes already on the
+/// wire are what a drop really loses; this keeps the rest small without capping the window.
+const NOTSENT_LOWAT: u32 = 128 * 1024;
+
+/// Per connection: actix has a timeout for the request head but none for a client that stops
+/// reading the body; the kernel's TCP_USER_TIMEOUT bounds how long sent data may stay
+/// unacknowledged (zero-window stalls included), so a stalled download cannot hold a connection
+/// and its file forever. And `NOTSENT_LOWAT`.
+fn tune_connection(connection: &dyn std::any::Any, timeout: Duration) {
     #[cfg(target_os = "linux")]
-    if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>()
-        && let Err(error) = socket2::SockRef::from(tcp).set_tcp_user_timeout(Some(timeout))
-    {
-        tracing::debug!(%error, "could not set TCP_USER_TIMEOUT");
+    if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+        let socket = socket2::SockRef::from(tcp);
+        if let Err(error) = socket.set_tcp_user_timeout(Some(timeout)) {
+            tracing::debug!(%error, "could not set TCP_USER_TIMEOUT");
+        }
+        if let Err(error) = socket.set_tcp_notsent_lowat(NOTSENT_LOWAT) {
+            tracing::debug!(%error, "could not set TCP_NOTSENT_LOWAT");
+        }
     }
     #[cfg(not(target_os = "linux"))]
     let _ = (connection, timeout);
@@ -143,40 +153,4 @@ fn cut_off_stalled_clients(connection: &dyn std::any::Any, timeout: Duration) {
 
 async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
     crate::problem::DownloadError::NoSuchRoute.respond(crate::negotiate::prefers_html(&req))
-}
-
-/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
-    }
-}
-
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`); colours only on a terminal, never in
-/// a file or a log collector.
-pub fn init_tracing() {
-    use std::io::IsTerminal;
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(filter)
-        .with_target(true)
-        .try_init();
 }

@@ -7,17 +7,12 @@
 //! its canonical form. Profiled with 1 KiB files, object_store's `spawn_blocking` per open (futex
 //! wake-ups, context switches) cost about a sixth of the server's CPU.
 
-use anyhow::{Context, bail};
-use object_store::aws::AmazonS3Builder;
+use crate::problem::DownloadError;
 use object_store::local::LocalFileSystem;
-use object_store::memory::InMemory;
 use object_store::path::Path;
-use object_store::prefix::PrefixStore;
-use object_store::{GetOptions, GetResult, ObjectStore, RetryConfig};
-use std::path::PathBuf;
+use object_store::{GetOptions, GetResult, ObjectStore};
+use server_kit::store_url::OpenedStore;
 use std::sync::Arc;
-use std::time::Duration;
-use url::Url;
 
 /// The object store, plus the local folder when it is one (for the inline open).
 #[derive(Clone)]
@@ -71,59 +66,48 @@ impl Store {
     }
 }
 
-/// `file:///dir` or a plain path: a local folder (created when missing), rooted at `dir` and not
-/// at `/` as object_store's own URL parsing would do. `memory:///`: in-process. `s3://bucket/p`:
-/// S3-compatible storage under prefix `p`, configured from AWS_* variables, with short retries so
-/// a download fails in seconds rather than minutes.
+/// Opens `--store` as both servers read it (`server_kit::store_url`); a local folder also gets
+/// the inline open when this kernel supports it.
 pub fn open(spec: &str) -> anyhow::Result<Store> {
-    let Ok(url) = Url::parse(spec) else {
-        return open_local(PathBuf::from(spec));
-    };
-    match url.scheme() {
-        "file" => {
-            let path = url
-                .to_file_path()
-                .map_err(|_| anyhow::anyhow!("not a local path: {spec}"))?;
-            open_local(path)
+    Ok(match server_kit::store_url::open(spec)? {
+        OpenedStore::Local { dir, fs } => {
+            let local = local_open::supported(&dir).then(|| Arc::clone(&fs));
+            Store { objects: fs, local }
         }
-        "memory" => Ok(Store::remote(Arc::new(InMemory::new()))),
-        "s3" | "s3a" => {
-            let bucket = url
-                .host_str()
-                .context("s3 URL needs a bucket: s3://bucket/prefix")?;
-            let s3 = AmazonS3Builder::from_env()
-                .with_bucket_name(bucket)
-                .with_retry(RetryConfig {
-                    max_retries: 2,
-                    retry_timeout: Duration::from_secs(10),
-                    ..RetryConfig::default()
-                })
-                .build()
-                .context("configuring the S3 store")?;
-            let prefix = url.path().trim_matches('/');
-            if prefix.is_empty() {
-                Ok(Store::remote(Arc::new(s3)))
-            } else {
-                Ok(Store::remote(Arc::new(PrefixStore::new(s3, prefix))))
-            }
+        OpenedStore::Remote(objects) => Store::remote(objects),
+    })
+}
+
+/// What an object_store error means for a download: no such object (404), or storage that cannot
+/// answer (503).
+pub(crate) fn storage_error(error: object_store::Error) -> DownloadError {
+    match error {
+        object_store::Error::NotFound { .. } | object_store::Error::InvalidPath { .. } => {
+            DownloadError::NotFound
         }
-        // A one-letter "scheme" is a Windows drive letter, anything else is not supported.
-        s if s.len() == 1 => open_local(PathBuf::from(spec)),
-        other => bail!("unsupported store scheme {other:?} (use file://, s3:// or memory://)"),
+        other if names_no_object(&other) => DownloadError::NotFound,
+        other => DownloadError::StorageUnavailable(other.to_string()),
     }
 }
 
-fn open_local(dir: PathBuf) -> anyhow::Result<Store> {
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("creating store folder {}", dir.display()))?;
-    let dir = dir
-        .canonicalize()
-        .with_context(|| format!("resolving {}", dir.display()))?;
-    let fs = LocalFileSystem::new_with_prefix(&dir)
-        .with_context(|| format!("opening store folder {}", dir.display()))?;
-    let fs = Arc::new(fs);
-    let local = local_open::supported(&dir).then(|| Arc::clone(&fs));
-    Ok(Store { objects: fs, local })
+/// A local path through a file (`a.txt/b`) or with an over-long segment names no object: 404,
+/// not a storage outage.
+fn names_no_object(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::NotFound
+                    | std::io::ErrorKind::NotADirectory
+                    | std::io::ErrorKind::InvalidFilename
+            )
+        {
+            return true;
+        }
+        current = e.source();
+    }
+    false
 }
 
 /// Opening a local object: on the worker when that cannot wait for a disk, else on the blocking
@@ -230,6 +214,7 @@ mod local_open {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     async fn object_store_view(store: &Store, location: &Path) -> object_store::Result<GetResult> {
         let head = GetOptions {

@@ -59,6 +59,14 @@ impl VerifyError {
     }
 }
 
+/// A token whose signature and claims verified; `expired` says whether it is past `exp` + leeway
+/// (it may then only join the download it opened, never open one).
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub claims: Claims,
+    pub expired: bool,
+}
+
 /// Verifies tokens against the live key set. Cheap to clone.
 #[derive(Clone)]
 pub struct Verifier {
@@ -118,21 +126,32 @@ impl Verifier {
         self.leeway
     }
 
-    /// Verifies a token; re-reads the JWKS once (rate-limited) when its `kid` is unknown, so that
-    /// a key rotated in on the issuer works without a restart.
+    /// Verifies a token; an expired one is an error. See `verify_allowing_expired`.
     pub async fn verify(&self, token: &str) -> Result<Claims, VerifyError> {
-        match self.verify_with_current_keys(token) {
+        unexpired(self.verify_allowing_expired(token).await)
+    }
+
+    /// Verifies a token, telling an expired one apart (`Verified::expired`) once everything else
+    /// about it checked out; re-reads the JWKS once (rate-limited) when its `kid` is unknown, so
+    /// that a key rotated in on the issuer works without a restart.
+    pub async fn verify_allowing_expired(&self, token: &str) -> Result<Verified, VerifyError> {
+        match self.check(token) {
             Err(VerifyError::UnknownKid(kid)) if self.keys.refresh_for_unknown_kid(&kid).await => {
-                self.verify_with_current_keys(token)
+                self.check(token)
             }
             other => other,
         }
     }
 
+    /// `verify` with the keys loaded now, without a JWKS re-read.
+    pub fn verify_with_current_keys(&self, token: &str) -> Result<Claims, VerifyError> {
+        unexpired(self.check(token))
+    }
+
     /// The synchronous core: one header parse, one signature check with a key parsed when the
     /// JWKS was read, one claims parse, the claim checks. Nothing in the payload is looked at
     /// before the signature verified.
-    pub fn verify_with_current_keys(&self, token: &str) -> Result<Claims, VerifyError> {
+    fn check(&self, token: &str) -> Result<Verified, VerifyError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(VerifyError::TooLong);
         }
@@ -180,19 +199,18 @@ impl Verifier {
             .ok_or_else(|| VerifyError::Claims("not a UTF-8 JSON object".into()))?;
         let claims: Claims =
             serde_json::from_str(payload).map_err(|e| VerifyError::Claims(e.to_string()))?;
-        self.check_claims(&claims, shared::time::now_secs())?;
-        Ok(claims)
+        let now = shared::time::now_secs();
+        self.check_claims(&claims, now)?;
+        let expired = claims.exp < now - self.leeway;
+        Ok(Verified { claims, expired })
     }
 
-    /// RFC 7519 checks in jsonwebtoken's order (expiry first, so an expired token is a 410
-    /// whatever else is wrong with it), then what it never checked: `iat` not in the future and
-    /// `exp - iat` within the maximum lifetime.
+    /// RFC 7519 checks, then what jsonwebtoken never checked: `iat` not in the future and
+    /// `exp - iat` within the maximum lifetime. Expiry is the caller's to judge
+    /// (`Verified::expired`): a token that is wrong in any other way is invalid, expired or not.
     fn check_claims(&self, claims: &Claims, now: i64) -> Result<(), VerifyError> {
         if claims.exp < 0 {
             return Err(malformed("exp"));
-        }
-        if claims.exp < now - self.leeway {
-            return Err(VerifyError::Expired);
         }
         if claims.nbf.is_some_and(|nbf| nbf > now + self.leeway) {
             return Err(VerifyError::NotYetValid);
@@ -214,6 +232,14 @@ impl Verifier {
             return Err(VerifyError::LifetimeTooLong);
         }
         Ok(())
+    }
+}
+
+fn unexpired(verified: Result<Verified, VerifyError>) -> Result<Claims, VerifyError> {
+    match verified {
+        Ok(Verified { expired: true, .. }) => Err(VerifyError::Expired),
+        Ok(Verified { claims, .. }) => Ok(claims),
+        Err(error) => Err(error),
     }
 }
 
@@ -342,13 +368,9 @@ mod tests {
 
     async fn test_verifier_and_key() -> (Verifier, shared::SigningKey) {
         let dir = tempfile::tempdir().unwrap();
-        let key = shared::SigningKey::generate().unwrap();
         let path = dir.path().join("jwks.json");
-        shared::PublicJwks {
-            keys: vec![key.public_jwk()],
-        }
-        .write_atomically(&path)
-        .unwrap();
+        let key = shared::SigningKey::generate().unwrap();
+        key.public_jwks().write_atomically(&path).unwrap();
         let keys = KeyStore::load(path.to_str().unwrap()).await.unwrap();
         (Verifier::new(keys, "iss", "download", 600, 30), key)
     }

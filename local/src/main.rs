@@ -1,7 +1,6 @@
 //! `cargo run --release -p local`: the whole system on embedded defaults in one data dir
 //! (SQLite, signing key + JWKS, a files folder, an in-memory replay store): the app server and
 //! the download server in one process, a demo account, and Ctrl-C stops both.
-#![forbid(unsafe_code)]
 
 use anyhow::Context;
 use clap::Parser;
@@ -26,28 +25,26 @@ const DEMO_USER: &str = "demo";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    app_server::startup::init_tracing();
+    server_kit::telemetry::init();
     let args = Args::parse();
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
     let data_dir = args.data_dir.canonicalize()?;
     let issuer = format!("http://{}", args.app_listen);
 
-    let mut app_config = app_server::Config::for_tests(&data_dir, "http://127.0.0.1:8081".parse()?);
+    let mut app_config = app_server::Config::defaults(&data_dir, "http://127.0.0.1:8081".parse()?);
     app_config.listen = args.app_listen;
-    app_config.workers = None;
     app_config.issuer = issuer.clone();
     // The key and the JWKS must exist before the download server reads them.
-    app_server::keys::KeyRing::load(&app_config)?;
+    app_server::publish_keys(&app_config)?;
     let demo_password = ensure_demo_account(&app_config).await?;
 
     let files = data_dir.join("files");
-    let mut dl_config = download_server::Config::for_tests(
+    let mut dl_config = download_server::Config::defaults(
         files.to_string_lossy(),
         app_config.jwks_out_path().to_string_lossy(),
     );
     dl_config.listen = args.download_listen;
-    dl_config.workers = None;
     dl_config.shutdown_grace = 10;
     dl_config.issuer = issuer;
     let download = download_server::Application::build(dl_config).await?;
@@ -64,7 +61,7 @@ async fn main() -> anyhow::Result<()> {
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        download_server::startup::shutdown_signal().await;
+        server_kit::shutdown::signal().await;
         let _ = stop_tx.send(true);
     });
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -84,27 +81,16 @@ async fn main() -> anyhow::Result<()> {
 /// data dir (mode 0600) so every run can print it.
 async fn ensure_demo_account(config: &app_server::Config) -> anyhow::Result<String> {
     let password_file = config.data_dir.join("demo-password.txt");
-    let pool = app_server::db::open(&config.database_url()).await?;
-    let result = async {
-        if app_server::db::users::count(&pool).await? > 0 {
-            return Ok(std::fs::read_to_string(&password_file)
-                .map(|p| p.trim().to_owned())
-                .unwrap_or_else(|_| "(set on an earlier run; see demo-password.txt)".into()));
+    match app_server::cli::create_first_account(config, DEMO_USER).await? {
+        Some(password) => {
+            write_private(&password_file, &password)?;
+            Ok(password)
         }
-        let password = app_server::auth::session::random_token()[..16].to_owned();
-        let username =
-            app_server::domain::Username::parse(DEMO_USER).map_err(anyhow::Error::msg)?;
-        let typed = app_server::domain::Password::parse_new(password.clone())
-            .map_err(anyhow::Error::msg)?;
-        app_server::auth::accounts::create(&pool, &username, &typed)
-            .await
-            .map_err(|e| anyhow::anyhow!(e.message()))?;
-        write_private(&password_file, &password)?;
-        Ok(password)
+        None => Ok(std::fs::read_to_string(&password_file).map_or_else(
+            |_| "(set on an earlier run; see demo-password.txt)".into(),
+            |p| p.trim().to_owned(),
+        )),
     }
-    .await;
-    pool.close().await;
-    result
 }
 
 fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {

@@ -1,5 +1,4 @@
 //! Minting cost per token on one core: what Server A pays per Download click.
-#![forbid(unsafe_code)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use shared::{DownloadName, Minter, ObjectPath, SigningKey};
@@ -21,7 +20,7 @@ fn mint(c: &mut Criterion) {
             minter
                 .mint(black_box("user-42"), black_box(&obj), Some(&name))
                 .expect("mint")
-        })
+        });
     });
     group.finish();
 }

@@ -8,6 +8,7 @@ pub const MAX_NAME_CHARS: usize = 200;
 const FALLBACK: &str = "download";
 
 #[derive(Clone, PartialEq, Eq)]
+/// A download file name that is always safe in a header (see the module doc).
 pub struct DownloadName(String);
 
 impl DownloadName {
@@ -34,6 +35,7 @@ impl DownloadName {
         }
     }
 
+    /// The sanitised name.
     pub fn as_str(&self) -> &str {
         &self.0
     }

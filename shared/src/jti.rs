@@ -4,10 +4,12 @@ use std::fmt;
 use uuid::Uuid;
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A token's one-time id: a UUID, written hyphenated.
 pub struct Jti(Uuid);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("jti must be a UUID in hyphenated form (8-4-4-4-12 hex digits)")]
+/// A `jti` that is not a hyphenated 36-character UUID.
 pub struct InvalidJti;
 
 impl Jti {
@@ -26,10 +28,12 @@ impl Jti {
         Uuid::try_parse(s).map(Jti).map_err(|_| InvalidJti)
     }
 
+    /// The id's 128 bits (the memory replay store keys by them).
     pub fn as_u128(&self) -> u128 {
         self.0.as_u128()
     }
 
+    /// The id as a UUID.
     pub fn as_uuid(&self) -> &Uuid {
         &self.0
     }

@@ -24,25 +24,34 @@ pub struct SigningKey {
 impl SigningKey {
     /// A new random key.
     pub fn generate() -> anyhow::Result<Self> {
-        let doc = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new())
+        let pair = Ed25519KeyPair::generate()
             .map_err(|_| anyhow::anyhow!("could not generate an Ed25519 key"))?;
-        Self::from_pkcs8_der(doc.as_ref())
+        Self::from_pair(&pair)
     }
 
-    /// From a PKCS#8 (v1 or v2) DER document.
+    /// From a PKCS#8 DER document: v1 (RFC 8410, as `openssl genpkey` writes) or v2 (RFC 5958,
+    /// with the public key, as earlier versions of this project wrote).
     pub fn from_pkcs8_der(der: &[u8]) -> anyhow::Result<Self> {
         let pair = Ed25519KeyPair::from_pkcs8(der)
             .map_err(|e| anyhow::anyhow!("not an Ed25519 PKCS#8 private key: {e}"))?;
+        Self::from_pair(&pair)
+    }
+
+    fn from_pair(pair: &Ed25519KeyPair) -> anyhow::Result<Self> {
         let public: [u8; 32] = pair
             .public_key()
             .as_ref()
             .try_into()
             .context("Ed25519 public key is not 32 bytes")?;
+        // Kept (and so saved) as PKCS#8 v1: openssl 3.0 and Python's cryptography refuse v2.
+        let v1 = pair
+            .to_pkcs8v1()
+            .map_err(|_| anyhow::anyhow!("could not encode the Ed25519 key"))?;
         Ok(SigningKey {
             kid: thumbprint(&public),
             public,
-            encoding: EncodingKey::from_ed_der(der),
-            pkcs8_der: der.to_vec(),
+            encoding: EncodingKey::from_ed_der(v1.as_ref()),
+            pkcs8_der: v1.as_ref().to_vec(),
         })
     }
 
@@ -51,10 +60,12 @@ impl SigningKey {
         Self::from_pkcs8_der(&pem_decode(pem)?)
     }
 
+    /// The key as PEM: PKCS#8 v1 (RFC 8410), whatever form it was read from.
     pub fn to_pem(&self) -> String {
         pem_encode(&self.pkcs8_der)
     }
 
+    /// Reads a JWKS file.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let pem = std::fs::read_to_string(path)
             .with_context(|| format!("reading signing key {}", path.display()))?;
@@ -86,16 +97,26 @@ impl SigningKey {
         Ok((key, true))
     }
 
+    /// The key id (its RFC 7638 thumbprint).
     pub fn kid(&self) -> &str {
         &self.kid
     }
 
+    /// The key in jsonwebtoken's form, for signing.
     pub fn encoding_key(&self) -> &EncodingKey {
         &self.encoding
     }
 
+    /// The public half, as a JWK.
     pub fn public_jwk(&self) -> PublicJwk {
         PublicJwk::ed25519(&self.public)
+    }
+
+    /// The key set that publishes this key alone (what `dl-token keygen` writes beside it).
+    pub fn public_jwks(&self) -> PublicJwks {
+        PublicJwks {
+            keys: vec![self.public_jwk()],
+        }
     }
 }
 
@@ -111,16 +132,23 @@ impl fmt::Debug for SigningKey {
 /// One public key as published in a JWKS.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublicJwk {
+    /// Key type: `OKP`.
     pub kty: String,
+    /// Curve: `Ed25519`.
     pub crv: String,
+    /// The 32-byte public key, base64url without padding.
     pub x: String,
+    /// Key id: the RFC 7638 thumbprint.
     pub kid: String,
+    /// The one algorithm this key verifies: `EdDSA`.
     pub alg: String,
     #[serde(rename = "use")]
+    /// Public key use: `sig`.
     pub use_: String,
 }
 
 impl PublicJwk {
+    /// The JWK of an Ed25519 public key, with its thumbprint as `kid`.
     pub fn ed25519(public: &[u8; 32]) -> Self {
         PublicJwk {
             kty: "OKP".into(),
@@ -136,10 +164,12 @@ impl PublicJwk {
 /// A JSON Web Key Set of public keys.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublicJwks {
+    /// The keys, the one that signs now first.
     pub keys: Vec<PublicJwk>,
 }
 
 impl PublicJwks {
+    /// The JWKS as indented JSON.
     pub fn to_json_pretty(&self) -> String {
         serde_json::to_string_pretty(self).expect("a JWKS always serializes")
     }
@@ -203,6 +233,70 @@ mod tests {
         assert_eq!(key.kid(), again.kid());
         assert_eq!(key.public_jwk(), again.public_jwk());
         assert!(!format!("{key:?}").contains(&key.to_pem()[30..60]));
+    }
+
+    /// Written by `dl-token keygen` before keys were saved as PKCS#8 v1: the v2 form (RFC 5958),
+    /// with the public key after the seed.
+    const V2_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MFECAQEwBQYDK2VwBCIEIJsriSQk/8sitz2qgXzffNCMHxYImkDvrj4uzxKX1mWe
+gSEAIQ9In4vOzPEijUPgN7Ro6gdoz2g/9QA5vacS8mt83Tw=
+-----END PRIVATE KEY-----
+";
+    const V2_KEY_KID: &str = "LzXVV0CrIyGAfQkPWN8CLoO9ZWu08A9CuRQmU5RJRc0";
+    const V2_KEY_X: &str = "IQ9In4vOzPEijUPgN7Ro6gdoz2g_9QA5vacS8mt83Tw";
+
+    /// RFC 8410 §7: SEQUENCE, version 0, the Ed25519 OID, then the 32-byte seed.
+    const V1_PREFIX: [u8; 16] = [
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+
+    fn assert_v1(pem: &str) {
+        let der = pem_decode(pem).unwrap();
+        assert_eq!(der.len(), 48, "{der:02x?}");
+        assert_eq!(der[..16], V1_PREFIX, "{der:02x?}");
+    }
+
+    #[test]
+    fn generated_keys_are_written_in_the_rfc_8410_v1_form() {
+        assert_v1(&SigningKey::generate().unwrap().to_pem());
+    }
+
+    #[test]
+    fn saved_keys_are_read_by_openssl_as_the_published_public_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.pem");
+        let (key, _) = SigningKey::load_or_generate(&path).unwrap();
+        let public = test_support::openssl::ed25519_public_key(&path);
+        assert_eq!(URL_SAFE_NO_PAD.encode(public), key.public_jwk().x);
+        assert_v1(&std::fs::read_to_string(&path).unwrap());
+    }
+
+    #[test]
+    fn a_v2_key_written_by_earlier_versions_still_loads_with_its_kid() {
+        let key = SigningKey::from_pem(V2_KEY).unwrap();
+        assert_eq!(key.kid(), V2_KEY_KID);
+        assert_eq!(key.public_jwk().x, V2_KEY_X);
+        let rewritten = key.to_pem();
+        assert_v1(&rewritten);
+        assert_eq!(SigningKey::from_pem(&rewritten).unwrap().kid(), V2_KEY_KID);
+    }
+
+    #[test]
+    fn a_key_made_by_openssl_genpkey_loads_with_the_public_key_openssl_reports() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("openssl.pem");
+        test_support::openssl::generate_ed25519_key(&path);
+        let key = SigningKey::load(&path).unwrap();
+        let public = test_support::openssl::ed25519_public_key(&path);
+        assert_eq!(key.public_jwk().x, URL_SAFE_NO_PAD.encode(public));
+        assert_eq!(key.kid(), thumbprint(&public));
+    }
+
+    #[test]
+    fn a_key_set_of_one_publishes_that_key() {
+        let key = SigningKey::generate().unwrap();
+        assert_eq!(key.public_jwks().keys, [key.public_jwk()]);
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! Wire contract v1 of the download-token system, shared by the app server (which mints) and the
-//! download server (which verifies). Knows nothing of HTTP servers, databases or templates.
-#![forbid(unsafe_code)]
+//! Wire contract (v1.1, `docs/contract.md`) of the download-token system, shared by the app
+//! server (which mints) and the download server (which verifies). Knows nothing of HTTP servers,
+//! databases or templates.
 
+#![warn(missing_docs)]
 pub mod claims;
 pub mod download_name;
 pub mod jti;

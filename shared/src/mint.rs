@@ -15,11 +15,14 @@ pub struct Minter {
 /// A signed token and the claims it carries.
 #[derive(Debug, Clone)]
 pub struct MintedToken {
+    /// The compact JWS.
     pub token: String,
+    /// What it says.
     pub claims: Claims,
 }
 
 impl Minter {
+    /// A minter that signs with `key` for `issuer` and `audience`, tokens living `ttl_secs`.
     pub fn new(
         key: SigningKey,
         issuer: impl Into<String>,
@@ -34,6 +37,7 @@ impl Minter {
         }
     }
 
+    /// The signing key.
     pub fn key(&self) -> &SigningKey {
         &self.key
     }

@@ -6,25 +6,35 @@ use std::fmt;
 pub const MAX_OBJECT_PATH_LEN: usize = 1024;
 
 #[derive(Clone, PartialEq, Eq, Hash)]
+/// A path inside the object store that can never name anything outside it.
 pub struct ObjectPath(String);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+/// Why a string is not an object path.
 pub enum InvalidObjectPath {
     #[error("object path is empty")]
+    /// Nothing at all.
     Empty,
     #[error("object path is longer than {MAX_OBJECT_PATH_LEN} bytes")]
+    /// Over `MAX_OBJECT_PATH_LEN` bytes.
     TooLong,
     #[error("object path must be relative (no leading '/')")]
+    /// Starts with `/`.
     Absolute,
     #[error("object path must not contain a backslash")]
+    /// Holds a backslash.
     Backslash,
     #[error("object path must not contain control characters")]
+    /// Holds NUL or another control character.
     ControlCharacter,
     #[error("object path must not contain empty segments")]
+    /// Has an empty segment (`a//b`, a trailing `/`).
     EmptySegment,
     #[error("object path must not contain '.' or '..' segments")]
+    /// Has a `.` or `..` segment.
     DotSegment,
     #[error("object path must not end in '#' and digits")]
+    /// Ends in `name#<digits>`, the form object_store's local store keeps for in-progress uploads.
     UploadSuffix,
 }
 
@@ -67,6 +77,7 @@ impl ObjectPath {
         Ok(ObjectPath(s.to_owned()))
     }
 
+    /// The path, as parsed.
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -6,8 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub fn now_secs() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Seconds since the Unix epoch, rounded up: used for epochs, so that a token issued in the same
@@ -15,6 +14,5 @@ pub fn now_secs() -> i64 {
 pub fn now_secs_ceil() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64 + i64::from(d.subsec_nanos() > 0))
-        .unwrap_or(0)
+        .map_or(0, |d| d.as_secs() as i64 + i64::from(d.subsec_nanos() > 0))
 }

@@ -1,5 +1,8 @@
 //! The `dl-token` CLI: key generation and minting for load tests.
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use std::path::Path;
 use std::process::Command;
 
 fn dl_token(args: &[&str]) -> std::process::Output {
@@ -9,18 +12,22 @@ fn dl_token(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-#[test]
-fn keygen_writes_a_private_key_and_a_jwks_whose_kid_is_the_thumbprint() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("k.pem");
-    let jwks = dir.path().join("jwks.json");
-    let out = dl_token(&[
+fn keygen(key: &Path, jwks: &Path) -> std::process::Output {
+    dl_token(&[
         "keygen",
         "--key",
         key.to_str().unwrap(),
         "--jwks",
         jwks.to_str().unwrap(),
-    ]);
+    ])
+}
+
+#[test]
+fn keygen_writes_a_private_key_and_a_jwks_whose_kid_is_the_thumbprint() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k.pem");
+    let jwks = dir.path().join("jwks.json");
+    let out = keygen(&key, &jwks);
     assert!(
         out.status.success(),
         "{}",
@@ -41,13 +48,7 @@ fn keygen_writes_a_private_key_and_a_jwks_whose_kid_is_the_thumbprint() {
         );
     }
     // Never overwrites an existing key.
-    let again = dl_token(&[
-        "keygen",
-        "--key",
-        key.to_str().unwrap(),
-        "--jwks",
-        jwks.to_str().unwrap(),
-    ]);
+    let again = keygen(&key, &jwks);
     assert!(!again.status.success());
 }
 
@@ -101,4 +102,52 @@ fn mint_writes_one_distinct_token_per_line_in_the_requested_format() {
         "../etc/passwd",
     ]);
     assert!(!bad.status.success());
+}
+
+#[test]
+fn openssl_reads_the_key_keygen_writes_as_the_public_key_in_its_jwks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, jwks) = (dir.path().join("k.pem"), dir.path().join("jwks.json"));
+    let out = keygen(&key, &jwks);
+    assert!(out.status.success(), "{out:?}");
+
+    let public = test_support::openssl::ed25519_public_key(&key);
+    let published: shared::PublicJwks =
+        serde_json::from_slice(&std::fs::read(&jwks).unwrap()).unwrap();
+    assert_eq!(published.keys[0].x, URL_SAFE_NO_PAD.encode(public));
+}
+
+#[test]
+fn a_key_made_by_openssl_genpkey_publishes_and_signs() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("openssl.pem");
+    test_support::openssl::generate_ed25519_key(&key);
+    let public = URL_SAFE_NO_PAD.encode(test_support::openssl::ed25519_public_key(&key));
+
+    let jwks = dl_token(&["jwks", "--key", key.to_str().unwrap()]);
+    assert!(jwks.status.success(), "{jwks:?}");
+    let published: shared::PublicJwks = serde_json::from_slice(&jwks.stdout).unwrap();
+    assert_eq!(published.keys[0].x, public);
+
+    let minted = dl_token(&[
+        "mint",
+        "--key",
+        key.to_str().unwrap(),
+        "--obj",
+        "a/x.bin",
+        "--format",
+        "token",
+    ]);
+    assert!(minted.status.success(), "{minted:?}");
+    let token = String::from_utf8(minted.stdout).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(shared::TOKEN_ALG);
+    validation.set_audience(&[shared::DEFAULT_AUDIENCE]);
+    let decoding = jsonwebtoken::DecodingKey::from_ed_components(&public).unwrap();
+    let verified = jsonwebtoken::decode::<shared::Claims>(token.trim(), &decoding, &validation)
+        .expect("signed with the openssl key");
+    assert_eq!(verified.claims.obj.as_str(), "a/x.bin");
+    assert_eq!(
+        verified.header.kid.as_deref(),
+        Some(published.keys[0].kid.as_str())
+    );
 }

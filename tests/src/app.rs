@@ -8,6 +8,15 @@ use reqwest::{Response, multipart};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 
+/// The app server's defaults as the tests run it: loopback port 0, two workers, and nothing
+/// read from the environment.
+pub fn test_config(data_dir: &std::path::Path, download_base: &str) -> Config {
+    let mut config = Config::defaults(data_dir, download_base.parse().unwrap());
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.workers = Some(2);
+    config
+}
+
 pub struct AppServer {
     pub address: SocketAddr,
     pub base: String,
@@ -28,12 +37,12 @@ impl AppServer {
     pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> Self {
         crate::init_test_logging();
         let files = ServerFiles::new();
-        let mut config = Config::for_tests(files.dir.path(), "http://127.0.0.1:1".parse().unwrap());
+        let mut config = test_config(files.dir.path(), "http://127.0.0.1:1");
         config.issuer = "https://app.test".into();
         config.audience = "download".into();
         tweak(&mut config);
         // The app's key must be in the JWKS before the download server loads it.
-        app_server::keys::KeyRing::load(&config).expect("key ring");
+        app_server::publish_keys(&config).expect("the key and the JWKS are written");
         let mut dl_config = files.config();
         dl_config.issuer = config.issuer.clone();
         dl_config.audience = config.audience.clone();

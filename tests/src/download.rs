@@ -1,12 +1,15 @@
 //! `DownloadServer`: a real download server on 127.0.0.1:0 with its own key pair, JWKS file and
 //! folder store, plus a client with redirects off.
 
+use download_server::replay::ReplayStore;
 use download_server::{Application, Config};
-use shared::{Claims, DownloadName, Jti, Minter, ObjectPath, PublicJwks, SigningKey};
+use shared::{Claims, DownloadName, Jti, Minter, ObjectPath, SigningKey};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 use tempfile::TempDir;
+use test_support::eventually;
 
 /// The on-disk state of a server: kept across restarts, and shared by instances that serve the
 /// same files with the same keys.
@@ -18,14 +21,16 @@ pub struct ServerFiles {
 
 impl ServerFiles {
     pub fn new() -> Self {
+        Self::with_key(SigningKey::generate().unwrap())
+    }
+
+    /// Files whose JWKS publishes `key` alone.
+    pub fn with_key(key: SigningKey) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir_all(dir.path().join("files")).unwrap();
-        let key = SigningKey::generate().unwrap();
-        PublicJwks {
-            keys: vec![key.public_jwk()],
-        }
-        .write_atomically(&dir.path().join("jwks.json"))
-        .unwrap();
+        key.public_jwks()
+            .write_atomically(&dir.path().join("jwks.json"))
+            .unwrap();
         ServerFiles {
             dir: Arc::new(dir),
             key,
@@ -63,7 +68,7 @@ pub struct DownloadServer {
     pub client: reqwest::Client,
     pub files: ServerFiles,
     pub config: Config,
-    pub state: actix_web::web::Data<download_server::serve::DownloadState>,
+    pub state: actix_web::web::Data<download_server::DownloadState>,
     handle: actix_web::dev::ServerHandle,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -88,14 +93,9 @@ impl DownloadServer {
             .await
             .expect("download server builds");
         let address = app.address();
-        // The replay store refuses tokens issued before its epoch (its start, rounded up to the
-        // next second); wait for that second so tokens minted from now on are accepted.
-        let epoch = wait_for_epoch(&app).await;
-        while shared::time::now_secs() < epoch {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        let handle = app.handle();
         let state = app.state();
+        wait_past_epoch(&state.replay).await;
+        let handle = app.handle();
         let task = tokio::spawn(app.run_until(std::future::pending()));
         DownloadServer {
             address,
@@ -107,6 +107,18 @@ impl DownloadServer {
             handle,
             task,
         }
+    }
+
+    /// A server whose replay store is `redis` under a fresh key prefix, failing closed when Redis
+    /// takes longer than 200 ms.
+    pub async fn spawn_on_redis(redis: &crate::redis::RedisServer) -> Self {
+        let (url, prefix) = (redis.url(), crate::redis::RedisServer::prefix());
+        Self::spawn_with(move |config| {
+            config.replay = url;
+            config.replay_prefix = prefix;
+            config.replay_timeout_ms = 200;
+        })
+        .await
     }
 
     /// Another instance over the same files and keys with the same config (the Redis tests run
@@ -207,8 +219,32 @@ impl DownloadServer {
             .expect("request completes")
     }
 
+    /// Waits (bounded) until `/readyz` says `want`.
+    /// Waits (bounded) until `/readyz` says `want`.
+    pub async fn wait_ready(&self, want: u16) {
+        let what = format!("/readyz answers {want}");
+        crate::eventually(std::time::Duration::from_secs(10), &what, || async {
+            self.get_path("/readyz").await.status() == want
+        })
+        .await;
+    }
+
     pub async fn metrics(&self) -> String {
         self.get_path("/metrics").await.text().await.unwrap()
+    }
+
+    /// The value of one series of `/metrics`, named as printed (`name` or `name{label="..."}`).
+    pub async fn metric(&self, series: &str) -> u64 {
+        let metrics = self.metrics().await;
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("/metrics has no {series}:\n{metrics}"))
+    }
+
+    /// `download_bytes_sent_total`: body bytes this instance has sent for downloads.
+    pub async fn bytes_sent(&self) -> u64 {
+        self.metric("download_bytes_sent_total").await
     }
 
     pub fn files_dir(&self) -> &Path {
@@ -216,21 +252,39 @@ impl DownloadServer {
     }
 }
 
-/// The replay store's epoch, once it knows one (a Redis store connects in the background).
-async fn wait_for_epoch(app: &Application) -> i64 {
-    for _ in 0..250 {
-        if let Ok(epoch) = app.state().replay.epoch().await {
-            return epoch;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+/// Waits (bounded) until the replay store knows its epoch (a Redis store connects in the
+/// background) and the clock has passed it: the store refuses tokens issued before its epoch
+/// (its start, rounded up to the next second), so tokens minted from then on are accepted.
+pub async fn wait_past_epoch(replay: &ReplayStore) {
+    eventually(
+        Duration::from_secs(10),
+        "the replay store's epoch passes",
+        || async { matches!(replay.epoch().await, Ok(epoch) if shared::time::now_secs() >= epoch) },
+    )
+    .await;
+}
+
+/// `len` bytes that differ from place to place (`seed` picks which), so a byte served at the
+/// wrong offset is never mistaken for the right one.
+pub fn sample_bytes(len: usize, seed: u64) -> Vec<u8> {
+    // SplitMix64: a few lines instead of a dependency, and fast enough for tens of megabytes.
+    let mut state = seed;
+    let mut bytes = Vec::with_capacity(len + 8);
+    while bytes.len() < len {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        bytes.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
     }
-    panic!("the replay store did not answer within 5 s");
+    bytes.truncate(len);
+    bytes
 }
 
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .timeout(std::time::Duration::from_secs(30))
+        .timeout(Duration::from_secs(30))
         .build()
         .unwrap()
 }

@@ -2,14 +2,13 @@
 //! temp dir, and offers one method per endpoint. Logs stay silent unless `TEST_LOG` is set.
 
 pub mod app;
+pub mod chromium;
+pub mod cut_proxy;
 pub mod download;
-pub mod postgres;
-pub mod procs;
-pub mod redis;
-pub mod tls;
 
 pub use download::{DownloadServer, ServerFiles};
-pub use postgres::PostgresServer;
+// The process harness lives in `test-support`, shared with the servers' own tests.
+pub use test_support::{PostgresServer, eventually, postgres, procs, redis, tls};
 
 use std::sync::Once;
 
@@ -18,7 +17,7 @@ pub fn init_test_logging() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
-            download_server::startup::init_tracing();
+            server_kit::telemetry::init();
         }
     });
 }

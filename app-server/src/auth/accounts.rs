@@ -1,17 +1,28 @@
-//! Creating accounts and checking credentials; shared by the API, the pages and the CLI.
+//! Creating accounts, checking credentials and changing passwords; shared by the API, the
+//! pages and the CLI. The password work runs under a `HashSlot` (`HashLimit::reserve`).
 
+use super::client_info::ClientInfo;
+use super::extract::CurrentUser;
+use super::hash_limit::HashSlot;
 use super::password;
 use crate::db::{self, Pool};
 use crate::domain::{Password, Username};
 use crate::error::AppError;
+use crate::state::AppState;
 
 /// Creates an account; `Conflict` when the name is taken.
 pub async fn create(
     pool: &Pool,
+    slot: HashSlot,
     username: &Username,
     password: &Password,
 ) -> Result<String, AppError> {
-    let hash = password::hash(password).await.map_err(AppError::internal)?;
+    let password = password.clone();
+    let hash = slot
+        .run(move |memory| password::hash(memory, &password))
+        .await
+        .and_then(|hash| hash)
+        .map_err(AppError::internal)?;
     let id = uuid::Uuid::new_v4().to_string();
     if db::users::insert(pool, &id, username, &hash, shared::time::now_secs()).await? {
         Ok(id)
@@ -23,6 +34,7 @@ pub async fn create(
 /// The user id when `username` and `password` match an account.
 pub async fn check(
     pool: &Pool,
+    slot: HashSlot,
     username: &Username,
     password: &Password,
 ) -> Result<Option<String>, AppError> {
@@ -31,31 +43,46 @@ pub async fn check(
         Some(user) => (Some(user.id), Some(user.password_hash)),
         None => (None, None),
     };
-    let ok = password::verify(password, stored)
+    let password = password.clone();
+    let ok = slot
+        .run(move |memory| password::verify(memory, &password, stored.as_deref()))
         .await
         .map_err(AppError::internal)?;
     Ok(if ok { id } else { None })
 }
 
-/// Checks `current`, stores `new`, and signs out every other session of the user.
+/// Checks `current`, stores `new`, signs out every other session of the user and renews this
+/// device's (a new cookie: one stolen before the change dies with it); returns the new
+/// session's secret. Both hashes run one after the other under one slot.
 pub async fn change_password(
-    pool: &Pool,
-    user_id: &str,
-    keep_session: &str,
+    state: &AppState,
+    user: &CurrentUser,
+    device: &ClientInfo,
+    presented_secret: Option<&str>,
     current: &Password,
     new: &Password,
-) -> Result<(), AppError> {
-    let user = db::users::by_id(pool, user_id)
+) -> Result<String, AppError> {
+    let slot = state.hashes.reserve().await?;
+    let pool = &state.pool;
+    let stored = db::users::by_id(pool, &user.user_id)
         .await?
-        .ok_or(AppError::Unauthorized)?;
-    if !password::verify(current, Some(user.password_hash))
+        .ok_or(AppError::Unauthorized)?
+        .password_hash;
+    let (current, new) = (current.clone(), new.clone());
+    let hash = slot
+        .run(move |memory| {
+            password::verify(memory, &current, Some(&stored))
+                .then(|| password::hash(memory, &new))
+                .transpose()
+        })
         .await
+        .and_then(|hash| hash)
         .map_err(AppError::internal)?
-    {
-        return Err(AppError::Forbidden("The current password is wrong."));
-    }
-    let hash = password::hash(new).await.map_err(AppError::internal)?;
-    db::users::set_password(pool, user_id, &hash).await?;
-    db::sessions::delete_others(pool, user_id, keep_session).await?;
-    Ok(())
+        .ok_or(AppError::Forbidden("The current password is wrong."))?;
+    db::users::set_password(pool, &user.user_id, &hash).await?;
+    db::sessions::delete_others(pool, &user.user_id, &user.session_id).await?;
+    Ok(state
+        .sessions
+        .start(pool, device, presented_secret, &user.user_id)
+        .await?)
 }

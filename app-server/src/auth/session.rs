@@ -1,7 +1,7 @@
 //! Server-side sessions: the cookie holds a random 256-bit secret, the table holds only its
 //! SHA-256, so a database dump cannot be replayed as cookies.
 
-use crate::client;
+use super::client_info::ClientInfo;
 use crate::db::{self, Pool, sessions::SessionRow};
 use actix_web::HttpRequest;
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
@@ -31,17 +31,22 @@ impl SessionPolicy {
         }
     }
 
-    async fn create(
+    /// Signs `user_id` in on the device `client`: a new session (never the presented one: no
+    /// fixation), recording the device's User-Agent and IP. The session the device still
+    /// presents, if any, is ended, so signing in again never leaves a live orphan behind.
+    pub async fn start(
         &self,
         pool: &Pool,
+        client: &ClientInfo,
+        presented_secret: Option<&str>,
         user_id: &str,
-        user_agent: &str,
-        ip: &str,
     ) -> sqlx::Result<String> {
+        if let Some(previous) = presented_secret {
+            db::sessions::delete_by_token_hash(pool, &hash_secret(previous)).await?;
+        }
         let secret = random_token();
         let now = shared::time::now_secs();
         let id = uuid::Uuid::new_v4().to_string();
-        let user_agent: String = user_agent.chars().take(256).collect();
         db::sessions::insert(
             pool,
             &db::sessions::NewSession {
@@ -51,8 +56,8 @@ impl SessionPolicy {
                 now,
                 idle_expires_at: now + self.idle_secs,
                 expires_at: now + self.max_secs,
-                user_agent: &user_agent,
-                ip,
+                user_agent: &client.user_agent,
+                ip: &client.ip,
                 csrf_token: &random_token(),
             },
         )
@@ -60,20 +65,9 @@ impl SessionPolicy {
         Ok(secret)
     }
 
-    /// Signs `user_id` in on the device behind `req`: a new session (never the presented one:
-    /// no fixation), recording the device's User-Agent and IP. A session the device still
-    /// presents is ended, so signing in again never leaves a live orphan behind.
-    pub async fn start(
-        &self,
-        pool: &Pool,
-        req: &HttpRequest,
-        user_id: &str,
-    ) -> sqlx::Result<String> {
-        if let Some(previous) = req.cookie(self.cookie_name) {
-            db::sessions::delete_by_token_hash(pool, &hash_secret(previous.value())).await?;
-        }
-        self.create(pool, user_id, &client::user_agent(req), &client::ip(req))
-            .await
+    /// The session secret the request's cookie presents, if any (checked by `resolve`).
+    pub fn presented_secret(&self, req: &HttpRequest) -> Option<String> {
+        req.cookie(self.cookie_name).map(|c| c.value().to_owned())
     }
 
     /// The live session behind a cookie value, its last-seen time refreshed when stale.

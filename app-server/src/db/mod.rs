@@ -3,10 +3,10 @@
 //! SQL lives in this module's children and runs unchanged on both (`$n` placeholders, TEXT ids,
 //! BIGINT seconds, `ON CONFLICT`, no backend-only functions); `on_pool!` runs it on either.
 
-pub mod files;
-pub mod sessions;
+pub(crate) mod files;
+pub(crate) mod sessions;
 pub mod throttle;
-pub mod users;
+pub(crate) mod users;
 
 use anyhow::Context;
 use sqlx::ConnectOptions;
@@ -45,7 +45,7 @@ const POSTGRES_MAX_CONNECTIONS: u32 = 16;
 const POSTGRES_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
+pub(crate) enum Backend {
     Sqlite,
     Postgres,
 }
@@ -53,7 +53,7 @@ pub enum Backend {
 impl Backend {
     /// The backend a database URL names. The error names the supported schemes and, when the
     /// URL has one, its scheme, never the rest (which may hold a password).
-    pub fn of(url: &str) -> anyhow::Result<Self> {
+    fn of(url: &str) -> anyhow::Result<Self> {
         let scheme = url
             .split_once(':')
             .map(|(scheme, _)| scheme.to_ascii_lowercase())
@@ -78,7 +78,7 @@ impl Backend {
 }
 
 impl Pool {
-    pub fn backend(&self) -> Backend {
+    fn backend(&self) -> Backend {
         match self {
             Pool::Sqlite(_) => Backend::Sqlite,
             Pool::Postgres(_) => Backend::Postgres,
@@ -87,7 +87,7 @@ impl Pool {
 
     /// Waits for the connections to close.
     pub async fn close(&self) {
-        on_pool!(self, |p| p.close().await)
+        on_pool!(self, |p| p.close().await);
     }
 }
 

@@ -28,7 +28,7 @@ pub async fn count(pool: &Pool, key: &str, now: i64, window: i64) -> sqlx::Resul
 }
 
 /// Takes one attempt off `key`'s count (never below zero); the window's end stays.
-pub async fn give_back(pool: &Pool, key: &str) -> sqlx::Result<()> {
+pub(crate) async fn give_back(pool: &Pool, key: &str) -> sqlx::Result<()> {
     on_pool!(pool, |p| {
         sqlx::query(
             "UPDATE login_attempts SET attempts = attempts - 1 WHERE key = $1 AND attempts > 0",
@@ -41,7 +41,7 @@ pub async fn give_back(pool: &Pool, key: &str) -> sqlx::Result<()> {
 }
 
 /// Forgets `key`'s count: its next attempt starts a new window.
-pub async fn clear(pool: &Pool, key: &str) -> sqlx::Result<()> {
+pub(crate) async fn clear(pool: &Pool, key: &str) -> sqlx::Result<()> {
     on_pool!(pool, |p| {
         sqlx::query("DELETE FROM login_attempts WHERE key = $1")
             .bind(key)
@@ -52,7 +52,7 @@ pub async fn clear(pool: &Pool, key: &str) -> sqlx::Result<()> {
 }
 
 /// Deletes the rows whose window has ended (`count` would restart them anyway).
-pub async fn delete_ended(pool: &Pool, now: i64) -> sqlx::Result<u64> {
+pub(crate) async fn delete_ended(pool: &Pool, now: i64) -> sqlx::Result<u64> {
     Ok(on_pool!(pool, |p| {
         sqlx::query("DELETE FROM login_attempts WHERE window_ends_at <= $1")
             .bind(now)

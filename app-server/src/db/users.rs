@@ -6,7 +6,6 @@ use crate::domain::Username;
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserRow {
     pub id: String,
-    pub username: String,
     pub password_hash: String,
 }
 
@@ -36,7 +35,7 @@ pub async fn insert(
 
 pub async fn by_name(pool: &Pool, username: &Username) -> sqlx::Result<Option<UserRow>> {
     on_pool!(pool, |p| {
-        sqlx::query_as("SELECT id, username, password_hash FROM users WHERE username = $1")
+        sqlx::query_as("SELECT id, password_hash FROM users WHERE username = $1")
             .bind(username.as_str())
             .fetch_optional(p)
             .await
@@ -45,7 +44,7 @@ pub async fn by_name(pool: &Pool, username: &Username) -> sqlx::Result<Option<Us
 
 pub async fn by_id(pool: &Pool, id: &str) -> sqlx::Result<Option<UserRow>> {
     on_pool!(pool, |p| {
-        sqlx::query_as("SELECT id, username, password_hash FROM users WHERE id = $1")
+        sqlx::query_as("SELECT id, password_hash FROM users WHERE id = $1")
             .bind(id)
             .fetch_optional(p)
             .await

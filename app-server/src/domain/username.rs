@@ -7,7 +7,7 @@ use std::fmt;
 pub struct Username(String);
 
 impl Username {
-    pub const MAX_LEN: usize = 32;
+    const MAX_LEN: usize = 32;
 
     pub fn parse(raw: &str) -> Result<Self, &'static str> {
         let trimmed = raw.trim();

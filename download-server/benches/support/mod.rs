@@ -3,7 +3,7 @@
 
 use download_server::jwks::KeyStore;
 use download_server::verify::Verifier;
-use shared::{Minter, ObjectPath, PublicJwks, SigningKey};
+use shared::{Minter, ObjectPath, SigningKey};
 use std::sync::Arc;
 
 pub const ISSUER: &str = "https://app.example";
@@ -18,11 +18,9 @@ impl Keys {
     pub fn generate() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let key = SigningKey::generate().expect("key");
-        PublicJwks {
-            keys: vec![key.public_jwk()],
-        }
-        .write_atomically(&dir.path().join("jwks.json"))
-        .expect("jwks");
+        key.public_jwks()
+            .write_atomically(&dir.path().join("jwks.json"))
+            .expect("jwks");
         let minter = Minter::new(key, ISSUER, AUDIENCE, 300);
         Keys { dir, minter }
     }

@@ -3,28 +3,67 @@
 //! Backends are chosen once from `--replay` and sit behind one enum, so the handler never knows
 //! which one it talks to.
 
+pub mod grant;
 pub mod memory;
 pub mod redis;
 
+pub use grant::{GrantPolicy, Refusal};
 pub use memory::MemoryReplayStore;
 pub use redis::RedisReplayStore;
 use shared::Jti;
 use std::time::Duration;
 
-/// What consuming a `jti` found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Consumed {
-    /// This request is the one and only use; the receipt lets it release exactly its own mark.
-    First(Receipt),
-    /// Someone used this token before.
-    AlreadyUsed,
-    /// The token was issued before the store's epoch: the store cannot know whether it was used.
-    BeforeEpoch,
+/// One request for bytes `[start, want)` of the object version `etag` under token `jti`. The
+/// stream id is random per request; a retry with the same id gets the same answer.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamRequest<'a> {
+    pub jti: &'a Jti,
+    pub iat: i64,
+    pub exp: i64,
+    /// Whether the token may still open a grant (it has not expired); an expired one may only
+    /// join the grant it opened.
+    pub may_open: bool,
+    pub etag: &'a str,
+    pub size: u64,
+    pub start: u64,
+    pub want: u64,
+    pub stream: u64,
+    pub now: i64,
 }
 
-/// Proof of one particular consumption, so a release never deletes another request's mark.
+/// What opening or joining a grant gave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Receipt(pub u128);
+pub enum Joined {
+    /// Stream up to `end` (exclusive), then renew.
+    Lease {
+        end: u64,
+    },
+    Refused(Refusal),
+}
+
+/// A token's grant as HEAD sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peeked {
+    /// Never used: a GET would open the grant.
+    Unused,
+    /// Open for this version: a GET would join it.
+    Open,
+    Refused(Refusal),
+}
+
+impl Peeked {
+    fn of(grant: &grant::Grant, policy: &GrantPolicy, request: &StreamRequest<'_>) -> Self {
+        if grant.ended(policy, request.now) {
+            Peeked::Refused(Refusal::Ended)
+        } else if grant.etag != request.etag {
+            Peeked::Refused(Refusal::Changed)
+        } else if grant.spent() {
+            Peeked::Refused(Refusal::Spent)
+        } else {
+            Peeked::Open
+        }
+    }
+}
 
 /// How the replay store is opened: the backend URL and its tuning.
 #[derive(Debug, Clone)]
@@ -37,6 +76,7 @@ pub struct ReplayOptions {
     pub timeout: Duration,
     pub leeway: u32,
     pub max_lifetime: u32,
+    pub grants: GrantPolicy,
 }
 
 /// The store cannot answer: the caller must fail closed (503), never serve.
@@ -57,7 +97,7 @@ impl ReplayStore {
         let (leeway, max_lifetime) = (i64::from(options.leeway), i64::from(options.max_lifetime));
         match options.spec.as_str() {
             "memory" | "memory://" | "memory:///" => Ok(ReplayStore::Memory(
-                MemoryReplayStore::new(leeway, max_lifetime),
+                MemoryReplayStore::new(leeway, max_lifetime, options.grants),
             )),
             url if url.starts_with("redis://") || url.starts_with("rediss://") => {
                 Ok(ReplayStore::Redis(Box::new(RedisReplayStore::new(
@@ -65,48 +105,69 @@ impl ReplayStore {
                     &options.prefix,
                     leeway,
                     options.timeout,
+                    options.grants,
                 )?)))
             }
             _ => anyhow::bail!("unsupported replay store (use memory, redis:// or rediss://)"),
         }
     }
 
-    /// Atomically marks `jti` used, unless its token was issued (`iat`) before the epoch. Of any
-    /// number of concurrent calls with one `jti`, exactly one gets `First`.
-    pub async fn consume(
-        &self,
-        jti: &Jti,
-        iat: i64,
-        exp: i64,
-    ) -> Result<Consumed, ReplayUnavailable> {
+    /// Opens the token's grant (the first request that sends bytes; the `jti` is then used) or
+    /// joins it, in one atomic step across every instance.
+    pub async fn join(&self, request: &StreamRequest<'_>) -> Result<Joined, ReplayUnavailable> {
         match self {
-            ReplayStore::Memory(m) if iat < m.epoch() => Ok(Consumed::BeforeEpoch),
-            ReplayStore::Memory(m) => m.consume(jti, exp),
-            ReplayStore::Redis(r) => r.consume(jti, iat, exp).await,
+            ReplayStore::Memory(m) => m.join(request),
+            ReplayStore::Redis(r) => r.join(request).await,
         }
     }
 
-    /// Whether `jti` was used, without using it (HEAD).
-    pub async fn is_used(&self, jti: &Jti, exp: i64) -> Result<bool, ReplayUnavailable> {
+    /// What a GET with this token would find, without using anything (HEAD).
+    pub async fn peek(&self, request: &StreamRequest<'_>) -> Result<Peeked, ReplayUnavailable> {
         match self {
-            ReplayStore::Memory(m) => m.is_used(jti, exp),
-            ReplayStore::Redis(r) => r.is_used(jti).await,
+            ReplayStore::Memory(m) => m.peek(request),
+            ReplayStore::Redis(r) => r.peek(request).await,
         }
     }
 
-    /// Forgets the use `receipt` made, when its request failed before sending the first byte.
-    pub async fn release(
+    /// Stream `stream` sent everything up to `written`: its next lease's end, or `None` (stop).
+    pub async fn renew(
         &self,
         jti: &Jti,
         exp: i64,
-        receipt: Receipt,
+        stream: u64,
+        written: u64,
+        now: i64,
+    ) -> Result<Option<u64>, ReplayUnavailable> {
+        match self {
+            ReplayStore::Memory(m) => Ok(m.renew(jti, stream, written, now)),
+            ReplayStore::Redis(r) => r.renew(jti, exp, stream, written, now).await,
+        }
+    }
+
+    /// A stream id no other request uses (on any instance sharing the store).
+    pub fn new_stream_id(&self) -> u64 {
+        match self {
+            ReplayStore::Memory(m) => m.new_stream_id(),
+            ReplayStore::Redis(r) => r.new_stream_id(),
+        }
+    }
+
+    /// Stream `stream` ended after sending everything up to `written`. A grant that nothing was
+    /// sent under is forgotten, so the token works again; one whose every byte was sent is spent.
+    pub async fn close(
+        &self,
+        jti: &Jti,
+        exp: i64,
+        stream: u64,
+        written: u64,
+        now: i64,
     ) -> Result<(), ReplayUnavailable> {
         match self {
             ReplayStore::Memory(m) => {
-                m.release(jti, exp);
+                m.close(jti, exp, stream, written, now);
                 Ok(())
             }
-            ReplayStore::Redis(r) => r.release(jti, receipt).await,
+            ReplayStore::Redis(r) => r.close(jti, exp, stream, written, now).await,
         }
     }
 

@@ -1,9 +1,8 @@
 //! `dl-token`: generate an Ed25519 key pair with its JWKS, and mint tokens for tests and load tests.
-#![forbid(unsafe_code)]
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use shared::{DownloadName, Minter, ObjectPath, PublicJwks, SigningKey};
+use shared::{DownloadName, Minter, ObjectPath, SigningKey};
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
@@ -80,10 +79,7 @@ fn main() -> anyhow::Result<()> {
         Command::Keygen { key, jwks } => {
             let signing = SigningKey::generate()?;
             signing.save_new(&key)?;
-            PublicJwks {
-                keys: vec![signing.public_jwk()],
-            }
-            .write_atomically(&jwks)?;
+            signing.public_jwks().write_atomically(&jwks)?;
             eprintln!(
                 "kid {}\nprivate key {}\npublic JWKS {}",
                 signing.kid(),
@@ -92,9 +88,7 @@ fn main() -> anyhow::Result<()> {
             );
         }
         Command::Jwks { key, out } => {
-            let jwks = PublicJwks {
-                keys: vec![SigningKey::load(&key)?.public_jwk()],
-            };
+            let jwks = SigningKey::load(&key)?.public_jwks();
             match out {
                 Some(path) => jwks.write_atomically(&path)?,
                 None => println!("{}", jwks.to_json_pretty()),

@@ -207,3 +207,19 @@ async fn user_add_creates_an_account_from_a_password_on_stdin() {
         app_server::cli::add_user(&app.config, "dave", std::io::Cursor::new("short\n")).await;
     assert!(weak.is_err());
 }
+
+#[tokio::test]
+async fn a_first_account_gets_a_random_password_and_only_on_an_empty_database() {
+    let app = AppServer::spawn_with(|c| c.allow_signup = false).await;
+    let password = app_server::cli::create_first_account(&app.config, "demo")
+        .await
+        .unwrap()
+        .expect("the database had no account");
+    assert_eq!(password.len(), 16);
+    assert_eq!(app.api.login("demo", &password).await.status(), 200);
+    let again = app_server::cli::create_first_account(&app.config, "other")
+        .await
+        .unwrap();
+    assert_eq!(again, None, "an account exists, so none is made");
+    assert_eq!(app.api.login("other", &password).await.status(), 401);
+}

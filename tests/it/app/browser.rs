@@ -2,61 +2,11 @@
 //! in through the form, uploads, clicks Download, finds the file in its download folder, and
 //! sees the readable "already used" page when it opens the used link again.
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use integration_tests::app::AppServer;
-use integration_tests::procs::{ChildGuard, free_port};
-use serde_json::{Value, json};
-use std::path::Path;
-use std::process::{Command, Stdio};
+use integration_tests::chromium::{open_browser, start_chromedriver};
+use serde_json::Value;
 use std::time::Duration;
-
-/// Starts chromedriver on a free port and waits (bounded) until it accepts connections.
-async fn start_chromedriver() -> (ChildGuard, u16) {
-    let port = free_port();
-    let child = Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver is installed (Debian package chromium-driver; ./scripts/test installs it)");
-    let guard = ChildGuard(child);
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return (guard, port);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("chromedriver did not start listening on {port}");
-}
-
-async fn open_browser(port: u16, profile: &Path, downloads: &Path) -> Client {
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", format!("--user-data-dir={}", profile.display()),
-            ],
-            "prefs": {
-                "download.default_directory": downloads.to_string_lossy(),
-                "download.prompt_for_download": false,
-                "download.directory_upgrade": true,
-            },
-        }),
-    );
-    ClientBuilder::rustls()
-        .expect("rustls client")
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("a WebDriver session with Chromium")
-}
 
 /// Polls (bounded) until `check` holds for the page source.
 async fn wait_for_page(browser: &Client, what: &str, check: impl Fn(&str) -> bool) -> String {
@@ -115,7 +65,7 @@ async fn a_person_signs_in_uploads_and_downloads_once_in_a_real_browser() {
     let (profile, downloads) = (work.path().join("profile"), work.path().join("downloads"));
     std::fs::create_dir_all(&downloads).unwrap();
     let upload = work.path().join("browser-upload.txt");
-    let bytes: Vec<u8> = (0..200_000u32).flat_map(|i| i.to_le_bytes()).collect();
+    let bytes: Vec<u8> = (0..200_000u32).flat_map(u32::to_le_bytes).collect();
     std::fs::write(&upload, &bytes).unwrap();
 
     let (_driver, port) = start_chromedriver().await;
@@ -182,10 +132,7 @@ async fn a_person_signs_in_uploads_and_downloads_once_in_a_real_browser() {
         let saved = downloads.join("browser-upload.txt");
         let mut landed = false;
         for _ in 0..300 {
-            if std::fs::read(&saved)
-                .map(|got| got == bytes)
-                .unwrap_or(false)
-            {
+            if std::fs::read(&saved).is_ok_and(|got| got == bytes) {
                 landed = true;
                 break;
             }

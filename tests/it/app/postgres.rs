@@ -178,15 +178,13 @@ async fn a_wrong_database_password_is_a_start_up_error_that_does_not_show_it() {
     let database = postgres.create_database();
     let wrong = database.replace(postgres.password(), "not-the-password");
     let dir = tempfile::tempdir().unwrap();
-    let mut config =
-        app_server::Config::for_tests(dir.path(), "http://127.0.0.1:9".parse().unwrap());
+    let mut config = integration_tests::app::test_config(dir.path(), "http://127.0.0.1:9");
     config.database = Some(DatabaseUrl::new(&wrong));
     let printed = format!("{config:?}");
     assert!(!printed.contains("not-the-password"), "{printed}");
 
-    let error = match app_server::Application::build(config).await {
-        Ok(_) => panic!("the app server started with a wrong database password"),
-        Err(error) => error,
+    let Err(error) = app_server::Application::build(config).await else {
+        panic!("the app server started with a wrong database password")
     };
     let shown = format!("{error:#} / {error:?}");
     assert!(shown.contains("PostgreSQL"), "{shown}");
@@ -218,8 +216,7 @@ async fn the_app_server_can_reach_postgres_over_verified_tls() {
 
     // Without the CA the server's certificate is not trusted: no start.
     let dir = tempfile::tempdir().unwrap();
-    let mut config =
-        app_server::Config::for_tests(dir.path(), "http://127.0.0.1:9".parse().unwrap());
+    let mut config = integration_tests::app::test_config(dir.path(), "http://127.0.0.1:9");
     config.database = Some(DatabaseUrl::new(format!("{database}?sslmode=verify-full")));
     let started = std::time::Instant::now();
     let refused = app_server::Application::build(config).await;
@@ -369,8 +366,9 @@ async fn postgres_schema(db: &sqlx::PgPool) -> Schema {
     for (table, index, unique, definition) in indexes {
         let columns = definition
             .rsplit_once(" (")
-            .map(|(_, columns)| columns.trim_end_matches(')'))
-            .unwrap_or(&definition)
+            .map_or(definition.as_str(), |(_, columns)| {
+                columns.trim_end_matches(')')
+            })
             .to_owned();
         let unique = if unique { "unique " } else { "" };
         schema.insert(format!("{table} {unique}index {index} ({columns})"));

@@ -9,7 +9,6 @@ async fn memory_server_with(obj: &str, bytes: &[u8]) -> DownloadServer {
     let server = DownloadServer::spawn_with(|c| c.store = "memory:///".into()).await;
     server
         .state
-        .store
         .objects()
         .put(&Path::parse(obj).unwrap(), bytes.to_vec().into())
         .await
@@ -59,7 +58,6 @@ async fn a_missing_object_in_a_memory_store_is_404_and_not_consumed() {
     assert_eq!(server.get(&token).await.status(), 404);
     server
         .state
-        .store
         .objects()
         .put(&Path::parse("not/yet").unwrap(), b"now".to_vec().into())
         .await

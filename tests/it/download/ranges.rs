@@ -15,7 +15,7 @@ async fn get_range(server: &DownloadServer, token: &str, range: &str) -> reqwest
 }
 
 #[tokio::test]
-async fn a_range_gets_206_with_exactly_those_bytes_and_consumes() {
+async fn a_range_gets_206_with_exactly_those_bytes_and_opens_the_download() {
     let server = DownloadServer::spawn().await;
     let body = body();
     server.put_file("r.bin", &body);
@@ -27,7 +27,13 @@ async fn a_range_gets_206_with_exactly_those_bytes_and_consumes() {
     assert_eq!(response.headers()["content-range"], "bytes 100-199/10000");
     assert_eq!(response.headers()["content-length"], "100");
     assert_eq!(response.bytes().await.unwrap().as_ref(), &body[100..200]);
+    // The rest of the one copy: the whole object (the 100 bytes again, within the allowance).
+    let whole = server.get(&token).await;
+    assert_eq!(whole.status(), 200);
+    assert_eq!(whole.bytes().await.unwrap().as_ref(), body.as_slice());
+    // Every byte went out: the link is spent.
     assert_eq!(server.get(&token).await.status(), 410);
+    assert_eq!(get_range(&server, &token, "bytes=0-").await.status(), 403);
 }
 
 #[tokio::test]

@@ -41,7 +41,9 @@ async fn a_browser_reads_a_page_saying_the_link_was_used() {
     assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
     let html = page.text().await.unwrap();
     assert!(
-        html.contains("This link has already been used; go back and click Download again."),
+        html.contains(
+            "This link has already delivered its file; go back and click Download again."
+        ),
         "{html}"
     );
 }

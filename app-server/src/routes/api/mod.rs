@@ -1,8 +1,6 @@
 //! The JSON API under `/api`: cookie sessions, 401 when signed out, 404 for other users' things.
 
 mod accounts;
-
-pub use accounts::log_in;
 mod files;
 mod sessions;
 

@@ -1,7 +1,8 @@
 //! `/logout` and `/password`.
 
+use super::extract::{FormUser, PageUser};
 use super::{Notice, PageError, html, see_other, signed_out};
-use crate::auth::{FormUser, PageUser, accounts};
+use crate::auth::{ClientInfo, accounts};
 use crate::csrf::check_form_token;
 use crate::db;
 use crate::domain::Password;
@@ -50,6 +51,7 @@ pub struct PasswordForm {
 /// On success the session is renewed too: a cookie stolen before the change dies with it.
 pub async fn change_password(
     req: HttpRequest,
+    client: ClientInfo,
     state: web::Data<AppState>,
     PageUser(user): PageUser,
     form: web::Form<PasswordForm>,
@@ -62,16 +64,13 @@ pub async fn change_password(
         }
         let current = Password::parse_attempt(form.current_password).map_err(AppError::bad)?;
         let new = Password::parse_new(form.new_password).map_err(AppError::bad)?;
-        accounts::change_password(&state.pool, &user.user_id, &user.session_id, &current, &new)
+        let presented = state.sessions.presented_secret(&req);
+        accounts::change_password(&state, &user, &client, presented.as_deref(), &current, &new)
             .await
     }
     .await;
     match result {
-        Ok(()) => {
-            let secret = state
-                .sessions
-                .start(&state.pool, &req, &user.user_id)
-                .await?;
+        Ok(secret) => {
             let mut response = see_other("/password?notice=password-changed");
             response
                 .add_cookie(&state.sessions.cookie(secret))
@@ -86,7 +85,9 @@ pub async fn change_password(
                 notice: None,
                 error: Some(error.message()),
             };
-            Ok(html(error.status_code(), &page))
+            let mut response = html(error.status_code(), &page);
+            error.add_retry_after(&mut response);
+            Ok(response)
         }
     }
 }

@@ -1,7 +1,8 @@
 //! `/` (the files page), uploads from its form, and each file's Download and Delete buttons.
 
+use super::extract::{FormUser, PageUser};
 use super::{Notice, PageError, html, see_other};
-use crate::auth::{CurrentUser, FormUser, PageUser};
+use crate::auth::CurrentUser;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::{db, files, time_fmt};

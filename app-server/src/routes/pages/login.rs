@@ -1,10 +1,10 @@
 //! `/login` and `/signup`: the forms, and on success a new session and a redirect to the files.
 
 use super::{Notice, PageError, html, see_other};
-use crate::auth::{CurrentUser, accounts};
+use crate::auth::login::log_in;
+use crate::auth::{ClientInfo, CurrentUser, accounts};
 use crate::domain::{Password, Username};
 use crate::error::AppError;
-use crate::routes::api::log_in;
 use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
@@ -60,14 +60,17 @@ pub async fn show(
 
 pub async fn submit(
     req: HttpRequest,
+    client: ClientInfo,
     state: web::Data<AppState>,
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, PageError> {
     let form = form.into_inner();
     let shown_name: String = form.username.chars().take(32).collect();
-    match log_in(&req, &state, &form.username, form.password).await {
-        Ok((user_id, _)) => start_session(&req, &state, &user_id, "/").await,
-        Err(error @ (AppError::BadCredentials | AppError::TooManyRequests { .. })) => {
+    match log_in(&state, &client, &form.username, form.password).await {
+        Ok(user) => start_session(&req, &client, &state, &user.user_id, "/").await,
+        Err(
+            error @ (AppError::BadCredentials | AppError::TooManyRequests { .. } | AppError::Busy),
+        ) => {
             let page = LoginPage {
                 username: shown_name,
                 error: Some(error.message()),
@@ -85,11 +88,16 @@ pub async fn submit(
 /// A fresh session (never a reused id: no fixation), its cookie, and a redirect.
 async fn start_session(
     req: &HttpRequest,
+    client: &ClientInfo,
     state: &AppState,
     user_id: &str,
     to: &str,
 ) -> Result<HttpResponse, PageError> {
-    let secret = state.sessions.start(&state.pool, req, user_id).await?;
+    let presented = state.sessions.presented_secret(req);
+    let secret = state
+        .sessions
+        .start(&state.pool, client, presented.as_deref(), user_id)
+        .await?;
     let mut response = see_other(to);
     response
         .add_cookie(&state.sessions.cookie(secret))
@@ -115,6 +123,7 @@ pub async fn show_signup(state: web::Data<AppState>) -> HttpResponse {
 
 pub async fn submit_signup(
     req: HttpRequest,
+    client: ClientInfo,
     state: web::Data<AppState>,
     form: web::Form<SignupForm>,
 ) -> Result<HttpResponse, PageError> {
@@ -145,9 +154,17 @@ pub async fn submit_signup(
         Ok(password) => password,
         Err(message) => return refuse(StatusCode::BAD_REQUEST, message.into()),
     };
-    match accounts::create(&state.pool, &username, &password).await {
-        Ok(user_id) => start_session(&req, &state, &user_id, "/?notice=welcome").await,
-        Err(error @ AppError::Conflict(_)) => refuse(StatusCode::CONFLICT, error.message()),
+    let created = async {
+        let slot = state.hashes.reserve().await?;
+        accounts::create(&state.pool, slot, &username, &password).await
+    };
+    match created.await {
+        Ok(user_id) => start_session(&req, &client, &state, &user_id, "/?notice=welcome").await,
+        Err(error @ (AppError::Conflict(_) | AppError::Busy)) => {
+            let mut response = refuse(error.status_code(), error.message())?;
+            error.add_retry_after(&mut response);
+            Ok(response)
+        }
         Err(other) => Err(other.into()),
     }
 }

@@ -2,6 +2,7 @@
 //! session's CSRF token; signed-out visitors are sent to `/login`.
 
 mod account;
+mod extract;
 mod files;
 mod login;
 mod sessions;
@@ -80,18 +81,10 @@ impl ResponseError for PageError {
             PageError::SignedOut => see_other("/login"),
             PageError::App(error) => {
                 crate::error::log(error);
-                let status = error.status_code();
-                let title = match status {
-                    StatusCode::NOT_FOUND => "Not found",
-                    StatusCode::FORBIDDEN => "Not allowed",
-                    StatusCode::TOO_MANY_REQUESTS => "Slow down",
-                    s if s.is_server_error() => "Something went wrong",
-                    _ => "That did not work",
-                };
                 let mut response = html(
-                    status,
+                    error.status_code(),
                     &ErrorPage {
-                        title,
+                        title: error.title(),
                         message: error.message(),
                     },
                 );
@@ -150,10 +143,4 @@ impl Notice {
             _ => return None,
         })
     }
-}
-
-/// A form that carries only the CSRF token (buttons such as Delete and Sign out).
-#[derive(serde::Deserialize)]
-pub struct CsrfForm {
-    pub csrf: String,
 }

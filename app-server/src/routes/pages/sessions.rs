@@ -1,7 +1,7 @@
 //! `/sessions`: every device the person is signed in on, with Sign out buttons.
 
+use super::extract::{FormUser, PageUser};
 use super::{Notice, PageError, html, see_other, signed_out};
-use crate::auth::{FormUser, PageUser};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::{db, time_fmt};

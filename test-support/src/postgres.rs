@@ -160,22 +160,25 @@ impl PostgresServer {
     }
 
     fn wait_until_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            let exited = self.child.as_mut().unwrap().0.try_wait().unwrap();
-            assert!(exited.is_none(), "postgres exited: {}", self.log());
-            let ready = Command::new(self.bin.join("pg_isready"))
-                .arg("-h")
-                .arg(self.dir.path())
-                .args(["-p", &self.port.to_string(), "-U", "postgres", "-q"])
-                .status()
-                .expect("pg_isready runs");
-            if ready.success() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("postgres did not accept connections: {}", self.log());
+        crate::eventually_blocking(
+            Duration::from_secs(20),
+            "postgres accepts connections",
+            || {
+                let exited = self.child.as_mut().unwrap().0.try_wait().unwrap();
+                assert!(exited.is_none(), "postgres exited: {}", self.log());
+                let ready = Command::new(self.bin.join("pg_isready"))
+                    .arg("-h")
+                    .arg(self.dir.path())
+                    .args(["-p", &self.port.to_string(), "-U", "postgres", "-q"])
+                    .status()
+                    .expect("pg_isready runs");
+                if ready.success() {
+                    Ok(())
+                } else {
+                    Err(format!("not ready; its log:\n{}", self.log()))
+                }
+            },
+        );
     }
 
     fn log(&self) -> String {

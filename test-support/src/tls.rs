@@ -1,24 +1,8 @@
 //! A throwaway certificate authority for TLS tests (Redis over `rediss://`, PostgreSQL with
-//! `sslmode=verify-full`), made with the `openssl` command (`scripts/test` installs it).
-//!
-//! Also compiled into `download-server/tests/rediss.rs` by path: the binary's own tests cannot
-//! depend on this crate, which depends on `download-server`.
+//! `sslmode=verify-full`), made with the `openssl` command.
 
+use crate::openssl::run as openssl;
 use std::path::Path;
-use std::process::Command;
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let output = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl runs (scripts/test installs it)");
-    assert!(
-        output.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
 
 /// A throwaway CA (`ca.crt`) and a certificate for 127.0.0.1 signed by it (`server.crt`, with
 /// its key `server.key` readable by its owner only, as PostgreSQL requires).

@@ -1,11 +1,7 @@
-//! Facts about the client recorded with a session and used by the login throttle: its IP and
-//! its User-Agent. Behind a reverse proxy the IP comes from `X-Forwarded-For`, but only when the
-//! TCP peer is one of the `--trusted-proxies`; anyone else could write that header themselves.
+//! Which reverse proxies may name the client: `X-Forwarded-For` is believed only when the TCP
+//! peer is one of the `--trusted-proxies`, since anyone else could write that header themselves.
+//! Pure policy, no HTTP types: the `ClientInfo` extractor applies it to a request.
 
-use crate::state::AppState;
-use actix_web::HttpRequest;
-use actix_web::http::header::USER_AGENT;
-use actix_web::web;
 use ipnet::IpNet;
 use std::net::IpAddr;
 use std::str::FromStr;
@@ -48,7 +44,8 @@ impl TrustedProxies {
         peer: IpAddr,
         forwarded_for: impl Iterator<Item = &'a str>,
     ) -> IpAddr {
-        let mut client = canonical(peer);
+        // `::ffff:1.2.3.4` is 1.2.3.4: one client, one throttle key.
+        let mut client = peer.to_canonical();
         if !self.contains(client) {
             return client;
         }
@@ -72,37 +69,7 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
     hop.parse::<IpAddr>()
         .ok()
         .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()))
-        .map(canonical)
-}
-
-/// `::ffff:1.2.3.4` is 1.2.3.4: one client, one throttle key.
-fn canonical(ip: IpAddr) -> IpAddr {
-    ip.to_canonical()
-}
-
-pub fn ip(req: &HttpRequest) -> String {
-    let Some(peer) = req.peer_addr() else {
-        return "unknown".into();
-    };
-    let forwarded = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .filter_map(|v| v.to_str().ok());
-    match req.app_data::<web::Data<AppState>>() {
-        Some(state) => state.trusted_proxies.client_ip(peer.ip(), forwarded),
-        None => canonical(peer.ip()),
-    }
-    .to_string()
-}
-
-pub fn user_agent(req: &HttpRequest) -> String {
-    req.headers()
-        .get(USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .chars()
-        .take(256)
-        .collect()
+        .map(|ip| ip.to_canonical())
 }
 
 #[cfg(test)]

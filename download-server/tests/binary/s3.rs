@@ -1,14 +1,15 @@
 //! The download server against a real S3-compatible server (s3s-fs, installed by scripts/test),
 //! configured the way operators do it: `--store s3://bucket/prefix` plus AWS_* variables.
 
-mod common;
-
-use common::{Running, free_port, keys, start_download_server, wait_for_port};
+use crate::support::{Binary, keys};
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path;
 use object_store::{Attribute, Attributes, ObjectStore, ObjectStoreExt, PutOptions};
 use shared::{Minter, ObjectPath};
 use std::process::{Command, Stdio};
+use std::time::Duration;
+use test_support::procs::wait_for_port;
+use test_support::{ChildGuard, free_port};
 
 const ACCESS_KEY: &str = "AKIATESTKEY";
 const SECRET_KEY: &str = "test-secret-key";
@@ -18,11 +19,10 @@ fn s3s_fs_binary() -> std::path::PathBuf {
     if let Ok(path) = std::env::var("S3S_FS") {
         return path.into();
     }
-    let home = std::env::var("CARGO_HOME")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| {
-            std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cargo")
-        });
+    let home = std::env::var("CARGO_HOME").map_or_else(
+        |_| std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cargo"),
+        std::path::PathBuf::from,
+    );
     let candidate = home.join("bin/s3s-fs");
     assert!(
         candidate.exists(),
@@ -32,8 +32,9 @@ fn s3s_fs_binary() -> std::path::PathBuf {
     candidate
 }
 
-fn start_s3(root: &std::path::Path, port: u16) -> Running {
-    Running(
+/// Starts s3s-fs serving `root` on `port`, and waits (bounded) until it listens.
+async fn start_s3(root: &std::path::Path, port: u16) -> ChildGuard {
+    let process = ChildGuard(
         Command::new(s3s_fs_binary())
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
@@ -42,7 +43,9 @@ fn start_s3(root: &std::path::Path, port: u16) -> Running {
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
-    )
+    );
+    wait_for_port(port, Duration::from_secs(30)).await;
+    process
 }
 
 #[tokio::test]
@@ -51,8 +54,7 @@ async fn objects_on_s3_are_served_once_with_ranges_and_their_stored_type() {
     let root = dir.path().join("s3");
     std::fs::create_dir_all(root.join(BUCKET)).unwrap();
     let port = free_port();
-    let s3 = start_s3(&root, port);
-    wait_for_port(port).await;
+    let s3 = start_s3(&root, port).await;
     let endpoint = format!("http://127.0.0.1:{port}");
 
     // Upload the way the app server would: under a prefix, with a content type.
@@ -90,7 +92,8 @@ async fn objects_on_s3_are_served_once_with_ranges_and_their_stored_type() {
         ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
         ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
     ];
-    let (_server, base) = start_download_server(&env, Stdio::null()).await;
+    let server = Binary::start(&env).await;
+    let base = &server.base;
     let minter = Minter::new(key, shared::DEFAULT_ISSUER, "download", 120);
     let mint = |obj: &str| {
         minter
@@ -164,8 +167,7 @@ async fn objects_on_s3_are_served_once_with_ranges_and_their_stored_type() {
     let down = http.get(format!("{base}/d/{token}")).send().await.unwrap();
     assert_eq!(down.status(), 503);
     assert!(down.headers().contains_key("retry-after"));
-    let _s3 = start_s3(&root, port);
-    wait_for_port(port).await;
+    let _s3 = start_s3(&root, port).await;
     let up = http.get(format!("{base}/d/{token}")).send().await.unwrap();
     assert_eq!(up.status(), 200);
     assert_eq!(up.bytes().await.unwrap().len(), body.len());

@@ -1,0 +1,294 @@
+-- The grant rules of replay/grant.rs, run atomically inside Redis: one script call per step,
+-- so every instance on this Redis sees one order of opens, joins, renewals and closes.
+--
+-- KEYS[1]: the token's key (`<prefix>jti:<jti>`): absent (never used), a grant as JSON, or any
+--          other string (used, no grant: spent, ended, or a consumption by an older version).
+-- KEYS[2]: the epoch key.
+-- ARGV[1]: the step (join, peek, renew, close); ARGV[2]: now (seconds);
+-- ARGV[3..11]: the policy: redundancy_min, redundancy_divisor, idle, max_age, max_streams,
+--              max_requests, lease_min, lease_max, first_lease;
+-- then per step (below). Byte offsets stay below 2^53, so Lua's numbers hold them exactly; stream
+-- ids are strings.
+
+local SPENT, ENDED, CHANGED, BUSY, EXPIRED, BEFORE_EPOCH, OPEN = 1, 2, 3, 4, 5, 6, 7
+
+local step, now = ARGV[1], tonumber(ARGV[2])
+local policy = {
+  redundancy_min = tonumber(ARGV[3]), redundancy_divisor = tonumber(ARGV[4]),
+  idle = tonumber(ARGV[5]), max_age = tonumber(ARGV[6]), max_streams = tonumber(ARGV[7]),
+  max_requests = tonumber(ARGV[8]), lease_min = tonumber(ARGV[9]),
+  lease_max = tonumber(ARGV[10]), first_lease = tonumber(ARGV[11]),
+}
+local arg = function(i) return ARGV[11 + i] end
+
+local function floor_div(a, b) return math.floor(a / b) end
+
+local function redundancy(size)
+  return math.min(floor_div(size, 2),
+    math.max(policy.redundancy_min, floor_div(size, math.max(policy.redundancy_divisor, 1))))
+end
+
+local function lease(size)
+  return math.min(math.max(floor_div(redundancy(size), 4), policy.lease_min), policy.lease_max)
+end
+
+-- Sorted, merged, non-empty half-open spans.
+local function merged(spans)
+  local live = {}
+  for _, s in ipairs(spans) do
+    if s[1] < s[2] then live[#live + 1] = { s[1], s[2] } end
+  end
+  table.sort(live, function(a, b)
+    if a[1] ~= b[1] then return a[1] < b[1] end
+    return a[2] < b[2]
+  end)
+  local out = {}
+  for _, s in ipairs(live) do
+    local last = out[#out]
+    if last and s[1] <= last[2] then
+      if s[2] > last[2] then last[2] = s[2] end
+    else
+      out[#out + 1] = s
+    end
+  end
+  return out
+end
+
+local function covers(spans, size)
+  return size == 0 or (spans[1] ~= nil and spans[1][1] == 0 and spans[1][2] >= size)
+end
+
+local function containing(claimed, pos)
+  for _, s in ipairs(claimed) do
+    if s[1] <= pos and pos < s[2] then return s[2] end
+  end
+  return nil
+end
+
+-- Streams are {id, pos, end, want, fresh, origin}.
+local function spent(g)
+  return #g.t == 0 and covers(g.d, g.s)
+end
+
+local function ended(g)
+  return now - g.o > policy.max_age or (#g.t == 0 and now - g.l > policy.idle)
+end
+
+local function find(g, id)
+  for i, s in ipairs(g.t) do
+    if s[1] == id then return i end
+  end
+  return nil
+end
+
+-- What the other streams hold: their runs [origin, end) (merged), those and the delivered bytes
+-- (merged), and the budget left once their leases are reserved.
+local function claims_besides(g, id)
+  local leases, all, reserved = {}, {}, 0
+  for _, s in ipairs(g.d) do all[#all + 1] = s end
+  for _, s in ipairs(g.t) do
+    if s[1] ~= id then
+      reserved = reserved + (s[3] - s[2])
+      leases[#leases + 1] = { s[6], s[3] }
+      all[#all + 1] = { s[6], s[3] }
+    end
+  end
+  return { live = merged(leases), all = merged(all), available = math.max(g.b - (g.n + reserved), 0) }
+end
+
+-- The end of the next lease for a stream at pos wanting [pos, want), or nil: stop; and the
+-- stream's new fresh flag. As Claims::lease_end in grant.rs.
+local function lease_end(claims, fresh, pos, want, delivered, cap)
+  local stop, resend
+  if containing(claims.live, pos) then
+    if fresh then return nil, fresh end
+    stop, resend = containing(claims.all, pos), true
+  else
+    local delivered_end = containing(delivered, pos)
+    if delivered_end then
+      -- Up to another live stream's bytes at most: the next lease decides about those.
+      stop, resend = delivered_end, true
+      for _, s in ipairs(claims.live) do
+        if s[1] > pos then stop = math.min(stop, s[1]); break end
+      end
+    else
+      stop, resend = math.huge, false
+      for _, s in ipairs(claims.all) do
+        if s[1] > pos then stop = s[1]; break end
+      end
+    end
+  end
+  local finish = math.min(stop, want, pos + math.min(cap, claims.available))
+  if finish <= pos then return nil, fresh end
+  if not resend then fresh = true end
+  return finish, fresh
+end
+
+local function commit(g, index, written)
+  local s = g.t[index]
+  written = math.max(s[2], math.min(written, s[3]))
+  if written > s[2] then
+    g.n = g.n + (written - s[2])
+    local spans = {}
+    for _, d in ipairs(g.d) do spans[#spans + 1] = d end
+    spans[#spans + 1] = { s[2], written }
+    g.d = merged(spans)
+    s[2] = written
+  end
+end
+
+local function join(g, id, etag, start, want)
+  local existing = find(g, id)
+  if existing then return 0, g.t[existing][3] end
+  if ended(g) or g.q >= policy.max_requests then return ENDED end
+  if etag ~= g.e then return CHANGED end
+  if spent(g) and (g.s > 0 or g.q > 0) then return SPENT end
+  if #g.t >= policy.max_streams then return BUSY end
+  want = math.min(want, g.s)
+  start = math.min(start, want)
+  local first = #g.d == 0 and #g.t == 0
+  local stream = { id, start, start, want, false, start }
+  local claims = claims_besides(g, id)
+  local region_end = containing(claims.all, start)
+  if region_end and math.min(region_end, want) - start > claims.available then return SPENT end
+  local cap = lease(g.s)
+  if first then cap = math.max(cap, policy.first_lease) end
+  if start < want then
+    local finish, fresh = lease_end(claims, false, start, want, g.d, cap)
+    if not finish then return SPENT end
+    stream[3], stream[5] = finish, fresh
+  end
+  g.q = g.q + 1
+  g.l = now
+  g.t[#g.t + 1] = stream
+  return 0, stream[3]
+end
+
+local function renew(g, id, written)
+  local index = find(g, id)
+  if not index then return nil end
+  commit(g, index, written)
+  g.l = now
+  local s = g.t[index]
+  if now - g.o > policy.max_age or s[2] >= s[4] then
+    table.remove(g.t, index)
+    return nil
+  end
+  local claims = claims_besides(g, id)
+  local finish, fresh = lease_end(claims, s[5], s[2], s[4], g.d, lease(g.s))
+  if not finish then
+    table.remove(g.t, index)
+    return nil
+  end
+  s[3], s[5] = finish, fresh
+  return finish
+end
+
+-- 0: open, 1: spent, 2: released.
+local function close(g, id, written)
+  local index = find(g, id)
+  if index then
+    commit(g, index, written)
+    table.remove(g.t, index)
+    g.l = now
+  end
+  if #g.t > 0 then return 0 end
+  if g.s == 0 then return 1 end
+  if #g.d == 0 then return 2 end
+  if covers(g.d, g.s) then return 1 end
+  return 0
+end
+
+local function load()
+  local raw = redis.call('GET', KEYS[1])
+  if raw and string.sub(raw, 1, 1) == '{' then
+    local g = cjson.decode(raw)
+    -- cjson decodes an empty array as an empty object: both are empty tables.
+    return g, raw
+  end
+  return nil, raw
+end
+
+-- The key lives while the token could be accepted (`retain`, exp + leeway + margin) and while
+-- its grant could still be joined.
+local function save(g, retain)
+  local until_ = math.max(retain, math.min(g.o + policy.max_age, now + policy.idle) + 60)
+  redis.call('SET', KEYS[1], cjson.encode(g), 'EXAT', until_)
+end
+
+-- The grant is over: keep only "used" for as long as the token could be accepted.
+local function forget(retain)
+  if retain > now then
+    redis.call('SET', KEYS[1], '1', 'EXAT', retain)
+  else
+    redis.call('DEL', KEYS[1])
+  end
+end
+
+local function epoch()
+  local value = redis.call('GET', KEYS[2])
+  if not value then
+    redis.call('SET', KEYS[2], now)
+    value = now
+  end
+  return tonumber(value)
+end
+
+if step == 'join' or step == 'peek' then
+  -- iat, retain, may_open, etag, size, start, want, stream
+  local iat, retain, may_open = tonumber(arg(1)), tonumber(arg(2)), arg(3) == '1'
+  local etag, size, start, want, id = arg(4), tonumber(arg(5)), tonumber(arg(6)), tonumber(arg(7)), arg(8)
+  local current = epoch()
+  if iat < current then return { BEFORE_EPOCH, 0, current } end
+  local g, raw = load()
+  if step == 'peek' then
+    if g then
+      if ended(g) then return { ENDED, 0, current } end
+      if g.e ~= etag then return { CHANGED, 0, current } end
+      if spent(g) then return { SPENT, 0, current } end
+      return { OPEN, 0, current }
+    end
+    if raw then return { SPENT, 0, current } end
+    if may_open then return { 0, 0, current } end
+    return { EXPIRED, 0, current }
+  end
+  if not g then
+    if raw then return { SPENT, 0, current } end
+    if not may_open then return { EXPIRED, 0, current } end
+    g = { e = etag, s = size, b = size + redundancy(size), o = now, l = now, q = 0, n = 0, d = {}, t = {} }
+  end
+  local code, finish = join(g, id, etag, start, want)
+  if code == ENDED then
+    forget(retain)
+  elseif code == 0 then
+    save(g, retain)
+  end
+  return { code, finish or 0, current }
+end
+
+if step == 'renew' then
+  -- stream, written, retain
+  local g = load()
+  if not g then return { 1, 0 } end
+  local finish = renew(g, arg(1), tonumber(arg(2)))
+  save(g, tonumber(arg(3)))
+  if finish then return { 0, finish } end
+  return { 1, 0 }
+end
+
+if step == 'close' then
+  -- stream, written, retain
+  local g = load()
+  if not g then return { 0 } end
+  local after = close(g, arg(1), tonumber(arg(2)))
+  if after == 0 then
+    save(g, tonumber(arg(3)))
+  elseif after == 1 then
+    forget(tonumber(arg(3)))
+  else
+    redis.call('DEL', KEYS[1])
+  end
+  return { after }
+end
+
+return redis.error_reply('unknown step ' .. tostring(step))

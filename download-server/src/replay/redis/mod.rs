@@ -1,0 +1,382 @@
+//! The Redis (or Valkey) replay store, shared by every download-server instance.
+//!
+//! Each step of a grant (open or join, renew, close; see `replay::grant`) is one call of one
+//! script (`grant.lua`), atomic on the server: it reads the epoch (setting it to now when it is
+//! missing, i.e. Redis lost its data), refuses a token issued before it, then applies the step
+//! to the token's one key. Epoch check and step happen together, so a Redis that restarts empty
+//! between them cannot let a used token through. Every call is bounded by a short timeout and
+//! any error or delay fails closed; a call whose connection turns out to be lost is made once
+//! more on the reconnected one (`connections.rs`), which every step allows: a retry with the
+//! same stream id gets the same answer.
+
+mod connections;
+
+use super::grant::{GrantPolicy, Refusal};
+use super::{Joined, Peeked, ReplayUnavailable, StreamRequest};
+use connections::Connections;
+use redis::aio::ConnectionManager;
+use shared::Jti;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Keys outlive `exp` + leeway by this much, so clock skew between instances and Redis can never
+/// let a key vanish while its token is still accepted somewhere.
+const TTL_MARGIN_SECS: i64 = 60;
+const UNKNOWN_EPOCH: i64 = i64::MIN;
+
+/// The policy's lease constants, as `grant.rs` has them.
+const LEASE_ARGS: [u64; 3] = [
+    super::grant::LEASE_MIN,
+    super::grant::LEASE_MAX,
+    super::grant::FIRST_LEASE,
+];
+
+pub struct RedisReplayStore {
+    connections: Connections,
+    prefix: String,
+    epoch_key: String,
+    /// The last epoch Redis reported; refreshed by every step and once a second.
+    epoch: AtomicI64,
+    retain_after_exp: i64,
+    policy: GrantPolicy,
+    script: redis::Script,
+    /// Stream ids are this process's random id plus a counter: unique across instances without a
+    /// random draw per request.
+    instance: u64,
+    counter: AtomicU64,
+}
+
+impl RedisReplayStore {
+    /// Checks the URL and returns at once; the connection is made in the background
+    /// (`spawn_maintenance`), so a download server started before its Redis comes up is simply
+    /// not ready until it does.
+    pub fn new(
+        url: &str,
+        prefix: &str,
+        leeway: i64,
+        timeout: Duration,
+        policy: GrantPolicy,
+    ) -> anyhow::Result<Self> {
+        let client = redis::Client::open(url)
+            .map_err(|e| anyhow::anyhow!("invalid replay store URL: {e}"))?;
+        Ok(RedisReplayStore {
+            connections: Connections::new(client, timeout),
+            prefix: prefix.to_owned(),
+            epoch_key: format!("{prefix}epoch"),
+            epoch: AtomicI64::new(UNKNOWN_EPOCH),
+            retain_after_exp: leeway + TTL_MARGIN_SECS,
+            policy,
+            script: redis::Script::new(include_str!("grant.lua")),
+            instance: uuid::Uuid::new_v4().as_u64_pair().0 & 0x1f_ffff,
+            counter: AtomicU64::new(0),
+        })
+    }
+
+    /// A stream id no other request of any instance uses.
+    pub fn new_stream_id(&self) -> u64 {
+        (self.instance << 32) | (self.counter.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff)
+    }
+
+    fn key(&self, jti: &Jti) -> String {
+        format!("{}jti:{}", self.prefix, jti.as_uuid().hyphenated())
+    }
+
+    fn invocation(&self, step: &str, jti: &Jti, now: i64) -> redis::ScriptInvocation<'_> {
+        step_call(
+            &self.script,
+            self.key(jti),
+            &self.epoch_key,
+            &self.policy,
+            step,
+            now,
+        )
+    }
+
+    fn join_or_peek<'a>(
+        &'a self,
+        step: &str,
+        r: &StreamRequest<'_>,
+    ) -> redis::ScriptInvocation<'a> {
+        let mut call = self.invocation(step, r.jti, r.now);
+        call.arg(r.iat)
+            .arg(r.exp + self.retain_after_exp)
+            .arg(if r.may_open { "1" } else { "0" })
+            .arg(r.etag)
+            .arg(r.size)
+            .arg(r.start)
+            .arg(r.want)
+            .arg(r.stream.to_string());
+        call
+    }
+
+    pub async fn join(&self, request: &StreamRequest<'_>) -> Result<Joined, ReplayUnavailable> {
+        let call = self.join_or_peek("join", request);
+        let reply = self
+            .connections
+            .run(|mut conn| {
+                let call = &call;
+                async move { call.invoke_async(&mut conn).await }
+            })
+            .await;
+        let (code, end, epoch): (i64, u64, i64) = match reply {
+            Ok(reply) => reply,
+            Err((error, conn)) => {
+                // The call may still be applied later (a frozen or slow Redis works through its
+                // queue): take this stream back behind it, so a request that served nothing
+                // never leaves a used token.
+                if let Some(conn) = conn {
+                    self.close_in_background(conn, request);
+                }
+                return Err(error);
+            }
+        };
+        self.epoch.store(epoch, Ordering::Relaxed);
+        Ok(match code {
+            0 => Joined::Lease { end },
+            code => Joined::Refused(refusal(code)?),
+        })
+    }
+
+    pub async fn peek(&self, request: &StreamRequest<'_>) -> Result<Peeked, ReplayUnavailable> {
+        let call = self.join_or_peek("peek", request);
+        let (code, _, epoch): (i64, u64, i64) = self
+            .connections
+            .bounded(|mut conn| {
+                let call = &call;
+                async move { call.invoke_async(&mut conn).await }
+            })
+            .await?;
+        self.epoch.store(epoch, Ordering::Relaxed);
+        Ok(match code {
+            0 => Peeked::Unused,
+            7 => Peeked::Open,
+            code => Peeked::Refused(refusal(code)?),
+        })
+    }
+
+    pub async fn renew(
+        &self,
+        jti: &Jti,
+        exp: i64,
+        stream: u64,
+        written: u64,
+        now: i64,
+    ) -> Result<Option<u64>, ReplayUnavailable> {
+        let mut call = self.invocation("renew", jti, now);
+        call.arg(stream.to_string())
+            .arg(written)
+            .arg(exp + self.retain_after_exp);
+        let (code, end): (i64, u64) = self
+            .connections
+            .bounded(|mut conn| {
+                let call = &call;
+                async move { call.invoke_async(&mut conn).await }
+            })
+            .await?;
+        Ok((code == 0).then_some(end))
+    }
+
+    pub async fn close(
+        &self,
+        jti: &Jti,
+        exp: i64,
+        stream: u64,
+        written: u64,
+        now: i64,
+    ) -> Result<(), ReplayUnavailable> {
+        let call = self.close_call(jti, exp, stream, written, now);
+        let _: (i64,) = self
+            .connections
+            .bounded(|mut conn| {
+                let call = &call;
+                async move { call.invoke_async(&mut conn).await }
+            })
+            .await?;
+        Ok(())
+    }
+
+    fn close_call(
+        &self,
+        jti: &Jti,
+        exp: i64,
+        stream: u64,
+        written: u64,
+        now: i64,
+    ) -> redis::ScriptInvocation<'_> {
+        let mut call = self.invocation("close", jti, now);
+        call.arg(stream.to_string())
+            .arg(written)
+            .arg(exp + self.retain_after_exp);
+        call
+    }
+
+    /// A join that timed out may still be applied later. The request already failed closed and
+    /// served nothing, so close its stream once Redis answers again: that takes back exactly
+    /// this request's part (a grant it opened is forgotten) and runs after the join on the same
+    /// ordered connection.
+    fn close_in_background(&self, mut conn: ConnectionManager, request: &StreamRequest<'_>) {
+        let (script, key, epoch_key) = (
+            self.script.clone(),
+            self.key(request.jti),
+            self.epoch_key.clone(),
+        );
+        let (policy, timeout) = (self.policy, self.connections.timeout);
+        let (stream, retain, now) = (
+            request.stream,
+            request.exp + self.retain_after_exp,
+            request.now,
+        );
+        tokio::spawn(async move {
+            for _ in 0..60 {
+                let mut call = step_call(&script, key.clone(), &epoch_key, &policy, "close", now);
+                call.arg(stream.to_string()).arg(0).arg(retain);
+                if let Ok(Ok(_)) =
+                    tokio::time::timeout(timeout, call.invoke_async::<(i64,)>(&mut conn)).await
+                {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            tracing::warn!("gave up taking back a download step whose outcome is unknown");
+        });
+    }
+
+    /// The epoch Redis last reported. Unknown until the first answer: fail closed until then.
+    pub fn epoch(&self) -> Result<i64, ReplayUnavailable> {
+        match self.epoch.load(Ordering::Relaxed) {
+            UNKNOWN_EPOCH => Err(ReplayUnavailable("replay epoch not known yet".into())),
+            epoch => Ok(epoch),
+        }
+    }
+
+    pub async fn ready(&self) -> bool {
+        self.refresh_epoch().await.is_ok()
+    }
+
+    /// Reads the epoch, creating it when Redis has none (first start, or data lost).
+    async fn refresh_epoch(&self) -> Result<i64, ReplayUnavailable> {
+        let pipe = self.epoch_pipe();
+        let (epoch,): (i64,) = self
+            .connections
+            .bounded(|mut conn| {
+                let pipe = &pipe;
+                async move { pipe.query_async(&mut conn).await }
+            })
+            .await?;
+        self.epoch.store(epoch, Ordering::Relaxed);
+        Ok(epoch)
+    }
+
+    /// A pipeline that sets the epoch to now when Redis has none, then reads it (the winner of
+    /// concurrent first sets is what every instance reads).
+    fn epoch_pipe(&self) -> redis::Pipeline {
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(&self.epoch_key)
+            .arg(shared::time::now_secs_ceil())
+            .arg("NX")
+            .ignore()
+            .get(&self.epoch_key);
+        pipe
+    }
+
+    /// Connects (retrying until Redis answers), checks the eviction policy once, then keeps the
+    /// cached epoch fresh. Runs for the life of the store.
+    pub async fn maintain(store: std::sync::Weak<super::ReplayStore>) {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut checked_policy = false;
+        loop {
+            tick.tick().await;
+            let Some(store) = store.upgrade() else { return };
+            let super::ReplayStore::Redis(redis) = &*store else {
+                return;
+            };
+            if !redis.connections.is_connected() {
+                match redis.connections.connect_shared().await {
+                    Ok(()) => {
+                        tracing::info!("connected to the Redis replay store");
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "Redis replay store not reachable yet");
+                        continue;
+                    }
+                }
+            }
+            if !checked_policy {
+                checked_policy = redis.check_eviction_policy().await;
+            }
+            if let Err(error) = redis.refresh_epoch().await {
+                tracing::debug!(%error, "could not refresh the replay epoch");
+            }
+        }
+    }
+
+    /// Eviction would silently forget used `jti`s (every key has a TTL, so even `volatile-*`
+    /// policies apply): warn loudly unless the policy is `noeviction`. Returns whether the check
+    /// reached a conclusion (a managed Redis may forbid `CONFIG`).
+    async fn check_eviction_policy(&self) -> bool {
+        let mut command = redis::cmd("CONFIG");
+        command.arg("GET").arg("maxmemory-policy");
+        let reply: Result<Vec<String>, _> = self
+            .connections
+            .bounded(|mut conn| {
+                let command = &command;
+                async move { command.query_async(&mut conn).await }
+            })
+            .await;
+        match reply.as_deref() {
+            Ok([_, policy]) if policy == "noeviction" => {}
+            Ok([_, policy]) => tracing::error!(
+                policy = %policy,
+                "Redis maxmemory-policy is not noeviction: under memory pressure Redis may evict \
+                 used download tokens and allow replays; set maxmemory-policy noeviction"
+            ),
+            Ok(_) | Err(_) => tracing::warn!(
+                "could not read Redis maxmemory-policy (CONFIG GET refused?); make sure it is \
+                 noeviction, or used download tokens may be evicted and replayed"
+            ),
+        }
+        true
+    }
+}
+
+/// The script call for `step` at `now` on `key`, with the policy; the step's own arguments follow.
+fn step_call<'a>(
+    script: &'a redis::Script,
+    key: String,
+    epoch_key: &str,
+    policy: &GrantPolicy,
+    step: &str,
+    now: i64,
+) -> redis::ScriptInvocation<'a> {
+    let mut call = script.prepare_invoke();
+    call.key(key)
+        .key(epoch_key)
+        .arg(step)
+        .arg(now)
+        .arg(policy.redundancy_min)
+        .arg(policy.redundancy_divisor)
+        .arg(policy.idle)
+        .arg(policy.max_age)
+        .arg(policy.max_streams)
+        .arg(policy.max_requests)
+        .arg(&LEASE_ARGS[..]);
+    call
+}
+
+fn refusal(code: i64) -> Result<Refusal, ReplayUnavailable> {
+    Ok(match code {
+        1 => Refusal::Spent,
+        2 => Refusal::Ended,
+        3 => Refusal::Changed,
+        4 => Refusal::Busy,
+        5 => Refusal::Expired,
+        6 => Refusal::BeforeEpoch,
+        other => {
+            return Err(ReplayUnavailable(format!(
+                "unexpected script reply {other}"
+            )));
+        }
+    })
+}
