@@ -2,7 +2,7 @@
 //! `Verifier::verify` with a real Ed25519 key. The seeds are valid paths minted by `dl-token`.
 #![no_main]
 
-use download_server::serve::download_token;
+use download_server::download_token;
 use download_server::verify::VerifyError;
 use libfuzzer_sys::fuzz_target;
 use shared::MAX_TOKEN_LEN;

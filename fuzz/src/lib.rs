@@ -8,7 +8,7 @@ use download_server::jwks::KeyStore;
 use download_server::verify::{Verifier, VerifyError};
 use object_store::local::LocalFileSystem;
 use shared::object_path::MAX_OBJECT_PATH_LEN;
-use shared::{Claims, DownloadName, ObjectPath, PublicJwks, SigningKey};
+use shared::{Claims, DownloadName, ObjectPath, SigningKey};
 use std::path::{Component, PathBuf};
 use std::sync::OnceLock;
 
@@ -44,11 +44,9 @@ pub fn fixture() -> &'static Fixture {
         let key = SigningKey::from_pem(SIGNING_KEY_PEM).expect("the fuzz key parses");
         let dir = tempfile::tempdir().expect("temp dir");
         let jwks = dir.path().join("jwks.json");
-        PublicJwks {
-            keys: vec![key.public_jwk()],
-        }
-        .write_atomically(&jwks)
-        .expect("write JWKS");
+        key.public_jwks()
+            .write_atomically(&jwks)
+            .expect("write JWKS");
         let keys = runtime
             .block_on(KeyStore::load(jwks.to_str().expect("UTF-8 temp path")))
             .expect("load JWKS");
@@ -253,6 +251,11 @@ pub fn assert_download_name(name: &DownloadName) {
     );
     assert_eq!(ext.value, s.as_bytes(), "filename* of {disposition:?}");
 
+    // The server's Content-Type guess from the name (response_headers.rs) is a header too.
+    let guessed = mime_guess::from_path(s).first_or_octet_stream().to_string();
+    HeaderValue::from_str(&guessed)
+        .unwrap_or_else(|e| panic!("Content-Type {guessed:?} for {s:?} is no header value: {e}"));
+
     let segment = name.url_path_segment();
     assert!(
         segment
@@ -267,7 +270,7 @@ pub fn assert_download_name(name: &DownloadName) {
     );
     let link = format!("/d/token/{segment}");
     assert_eq!(
-        download_server::serve::download_token(&link),
+        download_server::download_token(&link),
         Some("token"),
         "{link:?}"
     );
