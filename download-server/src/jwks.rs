@@ -105,14 +105,14 @@ impl JwksSource {
 /// Parses a JWKS key by key: a key that is not a usable Ed25519 signing key (other `kty`/`crv`,
 /// `alg` not `EdDSA`, `use` not `sig`, `x` not 32 bytes, no `kid`) is skipped with a warning.
 pub fn parse_jwks(bytes: &[u8]) -> anyhow::Result<KeyMap> {
-    #[derive(serde::Deserialize)]
-    struct Doc {
-        keys: Vec<serde_json::Value>,
-    }
-    let doc: Doc =
-        serde_json::from_slice(bytes).context("JWKS is not a JSON object with a \"keys\" array")?;
+    // Read as a JSON value, not a derived struct: serde reads a struct from a JSON array too, and
+    // `[[]]` is no JWK Set (RFC 7517 §5).
+    let doc: serde_json::Value = serde_json::from_slice(bytes).context("JWKS is not JSON")?;
+    let Some(entries) = doc.get("keys").and_then(serde_json::Value::as_array) else {
+        bail!("JWKS is not a JSON object with a \"keys\" array");
+    };
     let mut keys = KeyMap::new();
-    for (index, value) in doc.keys.iter().enumerate() {
+    for (index, value) in entries.iter().enumerate() {
         match usable_key(value) {
             Ok((kid, key)) => {
                 if keys.insert(kid.clone(), key).is_some() {
@@ -313,5 +313,17 @@ mod tests {
     fn a_document_without_keys_is_an_error() {
         assert!(parse_jwks(b"{}").is_err());
         assert!(parse_jwks(b"not json").is_err());
+        assert!(parse_jwks(br#"{"keys": {}}"#).is_err());
+    }
+
+    // Found by fuzz/fuzz_targets/jwks.rs: serde read `[[]]` as the struct `{"keys": []}`.
+    #[test]
+    fn a_key_set_must_be_a_json_object() {
+        let good =
+            serde_json::to_value(shared::SigningKey::generate().unwrap().public_jwk()).unwrap();
+        assert!(parse_jwks(b"[[]]").is_err());
+        assert!(parse_jwks(serde_json::json!([[good.clone()]]).to_string().as_bytes()).is_err());
+        let keys = parse_jwks(serde_json::json!({"keys": [good]}).to_string().as_bytes()).unwrap();
+        assert_eq!(keys.len(), 1);
     }
 }

@@ -37,6 +37,9 @@ pub fn evaluate(
     {
         return RangeRequest::Full;
     }
+    if !is_one_plain_range_spec(range) {
+        return RangeRequest::Full;
+    }
     let Ok(Range::Bytes(specs)) = Range::from_str(range) else {
         return RangeRequest::Full;
     };
@@ -49,6 +52,22 @@ pub fn evaluate(
     match spec.to_satisfiable_range(len) {
         Some((start, end)) => RangeRequest::Partial { start, end },
         None => RangeRequest::Unsatisfiable,
+    }
+}
+
+/// actix's parser skips the list items it cannot read (`bytes=50-,4-1` is one range) and takes
+/// `+5` for `5`; a range is honoured only when the header is one range-spec of plain digits.
+fn is_one_plain_range_spec(range: &str) -> bool {
+    let Some(set) = range.strip_prefix("bytes=") else {
+        return false;
+    };
+    let mut specs = set
+        .split(',')
+        .map(|spec| spec.trim_matches([' ', '\t']))
+        .filter(|spec| !spec.is_empty());
+    match (specs.next(), specs.next()) {
+        (Some(spec), None) => spec.bytes().all(|b| b.is_ascii_digit() || b == b'-'),
+        _ => false,
     }
 }
 
@@ -125,6 +144,18 @@ mod tests {
             assert_eq!(eval(h, 100), RangeRequest::Full, "{h}");
         }
         assert_eq!(eval("bytes=0-0", 0), RangeRequest::Full);
+    }
+
+    // Found by fuzz/fuzz_targets/range.rs: actix dropped the unreadable item and served 50-99.
+    #[test]
+    fn a_range_list_with_an_unreadable_item_is_ignored() {
+        for h in ["bytes=50-,4-1", "bytes=0-1,junk", "bytes=+5-", "bytes=0-+9"] {
+            assert_eq!(eval(h, 100), RangeRequest::Full, "{h}");
+        }
+        assert_eq!(
+            eval("bytes= 0-9 ,", 100),
+            RangeRequest::Partial { start: 0, end: 9 }
+        );
     }
 
     #[test]

@@ -87,8 +87,22 @@ struct JoseHeader<'a> {
     typ: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     kid: Option<Cow<'a, str>>,
-    #[serde(default)]
-    crit: Option<serde::de::IgnoredAny>,
+    /// Any `crit` member refuses the token, even `null`: contract v1 understands no extension.
+    #[serde(default, deserialize_with = "present")]
+    crit: bool,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(member: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(member).map(|_| true)
+}
+
+/// RFC 7515 §5.2 and RFC 7519 §7.2: header and claims are UTF-8 JSON objects. serde_json skips
+/// unknown members without checking their UTF-8, and serde's derived structs also read a JSON
+/// array (`["EdDSA","dl+jwt",kid]`); UTF-8 text that starts with `{` and parses whole is one.
+fn json_object_text(json: &[u8]) -> Option<&str> {
+    std::str::from_utf8(json)
+        .ok()
+        .filter(|text| text.trim_ascii_start().starts_with('{'))
 }
 
 impl Verifier {
@@ -151,16 +165,17 @@ impl Verifier {
         let header = URL_SAFE_NO_PAD
             .decode(header)
             .map_err(|_| malformed("encoding"))?;
-        // An `alg` that is not a string, a missing `alg`, a duplicate member: not a JOSE header.
-        let header: JoseHeader =
-            serde_json::from_slice(&header).map_err(|_| malformed("header"))?;
+        // Not an object, an `alg` that is not a string, a missing `alg`, a duplicate member: not a
+        // JOSE header.
+        let header = json_object_text(&header).ok_or_else(|| malformed("header"))?;
+        let header: JoseHeader = serde_json::from_str(header).map_err(|_| malformed("header"))?;
         if header.alg != "EdDSA" {
             return Err(VerifyError::Algorithm);
         }
         if !is_download_typ(header.typ.as_deref()) {
             return Err(VerifyError::Type);
         }
-        if header.crit.is_some() {
+        if header.crit {
             return Err(VerifyError::Critical);
         }
         let kid = header.kid.ok_or(VerifyError::MissingKid)?;
@@ -185,8 +200,10 @@ impl Verifier {
         let payload = URL_SAFE_NO_PAD
             .decode(payload)
             .map_err(|_| malformed("encoding"))?;
+        let payload = json_object_text(&payload)
+            .ok_or_else(|| VerifyError::Claims("not a UTF-8 JSON object".into()))?;
         let claims: Claims =
-            serde_json::from_slice(&payload).map_err(|e| VerifyError::Claims(e.to_string()))?;
+            serde_json::from_str(payload).map_err(|e| VerifyError::Claims(e.to_string()))?;
         let now = shared::time::now_secs();
         self.check_claims(&claims, now)?;
         let expired = claims.exp < now - self.leeway;
@@ -266,15 +283,100 @@ mod tests {
         }
     }
 
+    /// A compact JWS of exactly these header and claims bytes, signed with `key`.
+    fn signed(key: &shared::SigningKey, header: &[u8], claims: &[u8]) -> String {
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(claims)
+        );
+        let signature =
+            jsonwebtoken::crypto::sign(input.as_bytes(), key.encoding_key(), shared::TOKEN_ALG)
+                .unwrap();
+        format!("{input}.{signature}")
+    }
+
+    // Found by fuzz/fuzz_targets/signed_claims.rs: each was accepted with a valid signature.
+    #[test]
+    fn a_signed_header_or_claims_set_that_is_no_utf8_json_object_or_carries_crit_is_refused() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (verifier, key) = runtime.block_on(test_verifier_and_key());
+        let verify_bytes = |header: &[u8], claims: &[u8]| {
+            verifier.verify_with_current_keys(&signed(&key, header, claims))
+        };
+        let verify = |header: serde_json::Value, claims: serde_json::Value| {
+            verify_bytes(header.to_string().as_bytes(), claims.to_string().as_bytes())
+        };
+        let (kid, jti, now) = (
+            key.kid(),
+            shared::Jti::new_random(),
+            shared::time::now_secs(),
+        );
+        let header = serde_json::json!({"alg": "EdDSA", "typ": "dl+jwt", "kid": kid});
+        let claims = serde_json::json!({
+            "iss": "iss", "aud": "download", "sub": "u", "jti": jti,
+            "iat": now, "exp": now + 60, "obj": "a/b.txt",
+        });
+        assert!(verify(header.clone(), claims.clone()).is_ok());
+
+        let array_header = serde_json::json!(["EdDSA", "dl+jwt", kid]);
+        assert_eq!(
+            verify(array_header, claims.clone()),
+            Err(malformed("header"))
+        );
+        let array_claims = serde_json::json!([
+            "iss",
+            "download",
+            "u",
+            jti,
+            now,
+            now + 60,
+            null,
+            "a/b.txt",
+            null
+        ]);
+        assert!(matches!(
+            verify(header.clone(), array_claims),
+            Err(VerifyError::Claims(_))
+        ));
+        let null_crit =
+            serde_json::json!({"alg": "EdDSA", "typ": "dl+jwt", "kid": kid, "crit": null});
+        assert_eq!(
+            verify(null_crit, claims.clone()),
+            Err(VerifyError::Critical)
+        );
+
+        // Invalid UTF-8 inside a member the verifier does not read.
+        let with_bad_utf8 = |json: serde_json::Value| {
+            let text = json.to_string();
+            [&text.as_bytes()[..text.len() - 1], b",\"x\":\"\xe2s\"}"].concat()
+        };
+        assert_eq!(
+            verify_bytes(
+                &with_bad_utf8(header.clone()),
+                claims.to_string().as_bytes()
+            ),
+            Err(malformed("header"))
+        );
+        assert!(matches!(
+            verify_bytes(header.to_string().as_bytes(), &with_bad_utf8(claims)),
+            Err(VerifyError::Claims(_))
+        ));
+    }
+
     async fn test_verifier() -> Verifier {
+        test_verifier_and_key().await.0
+    }
+
+    async fn test_verifier_and_key() -> (Verifier, shared::SigningKey) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("jwks.json");
-        shared::SigningKey::generate()
-            .unwrap()
-            .public_jwks()
-            .write_atomically(&path)
-            .unwrap();
+        let key = shared::SigningKey::generate().unwrap();
+        key.public_jwks().write_atomically(&path).unwrap();
         let keys = KeyStore::load(path.to_str().unwrap()).await.unwrap();
-        Verifier::new(keys, "iss", "download", 600, 30)
+        (Verifier::new(keys, "iss", "download", 600, 30), key)
     }
 }

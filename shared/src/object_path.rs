@@ -33,11 +33,15 @@ pub enum InvalidObjectPath {
     #[error("object path must not contain '.' or '..' segments")]
     /// Has a `.` or `..` segment.
     DotSegment,
+    #[error("object path must not end in '#' and digits")]
+    /// Ends in `name#<digits>`, the form object_store's local store keeps for in-progress uploads.
+    UploadSuffix,
 }
 
 impl ObjectPath {
     /// Relative, `/`-separated, no `.`/`..`/empty segment, no backslash, no NUL or other control
-    /// character. What passes can be joined under a store root without leaving it.
+    /// character, no last segment of the form `name#123`. What passes can be joined under a store
+    /// root without leaving it, and names a file every store can hold.
     pub fn parse(s: &str) -> Result<Self, InvalidObjectPath> {
         if s.is_empty() {
             return Err(InvalidObjectPath::Empty);
@@ -60,6 +64,15 @@ impl ObjectPath {
                 "." | ".." => return Err(InvalidObjectPath::DotSegment),
                 _ => {}
             }
+        }
+        // object_store's local store keeps in-progress uploads as `name#<n>` and refuses to read
+        // such a name as an object; the download server would answer 503 for it.
+        let file_name = s.rsplit('/').next().unwrap_or(s);
+        if let Some((_, suffix)) = file_name.split_once('#')
+            && !suffix.is_empty()
+            && suffix.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(InvalidObjectPath::UploadSuffix);
         }
         Ok(ObjectPath(s.to_owned()))
     }
@@ -119,6 +132,10 @@ mod tests {
             "ünï/çødé 1.txt",
             "..a/b..",
             ".hidden",
+            "a#1/b",
+            "b#",
+            "b#2x",
+            "b#1#2",
         ] {
             assert_eq!(ObjectPath::parse(ok).unwrap().as_str(), ok);
         }
@@ -144,6 +161,9 @@ mod tests {
             ("a\\..\\b", Backslash),
             ("a\0b", ControlCharacter),
             ("a\nb", ControlCharacter),
+            // Found by fuzz/fuzz_targets/object_path.rs: the local store could not place it.
+            ("b#2", UploadSuffix),
+            ("u/1/report.pdf#0042", UploadSuffix),
         ];
         for (input, expected) in cases {
             assert_eq!(ObjectPath::parse(input), Err(expected), "{input:?}");
