@@ -92,18 +92,24 @@ impl Admitted {
 
 /// Verifies the token, checks the object and the request, and (GET) opens or joins the grant.
 /// `claims` receives the verified claims as soon as there are some, for the access log.
+/// Verifies `token` (an expired one too: a grant may outlive it), timed for `/metrics`.
+pub(crate) async fn verify(state: &DownloadState, token: &str) -> Result<Verified, DownloadError> {
+    let started = Instant::now();
+    let verified = state.verifier.verify_allowing_expired(token).await?;
+    state
+        .metrics
+        .verify_seconds
+        .observe(started.elapsed().as_secs_f64());
+    Ok(verified)
+}
+
 pub(crate) async fn admit(
     state: &DownloadState,
     ask: &Ask<'_>,
     on_verified: impl FnOnce(&Claims),
 ) -> Result<Admitted, DownloadError> {
     let ranged = ask.conditions.range.is_some();
-    let started = Instant::now();
-    let Verified { claims, expired } = state.verifier.verify_allowing_expired(ask.token).await?;
-    state
-        .metrics
-        .verify_seconds
-        .observe(started.elapsed().as_secs_f64());
+    let Verified { claims, expired } = verify(state, ask.token).await?;
     on_verified(&claims);
     let now = shared::time::now_secs();
     let gone = |reason| DownloadError::Gone { reason, ranged };

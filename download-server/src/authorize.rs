@@ -63,10 +63,16 @@ async fn check(req: &HttpRequest, state: &DownloadState) -> Result<Admitted, Dow
         lease: Lease::Whole,
         verbatim_path: true,
     };
-    admit(state, &ask, |claims| {
+    let admitted = admit(state, &ask, |claims| {
         req.extensions_mut().insert(LoggedJti(claims.jti));
     })
-    .await
+    .await?;
+    if let Some((stream, _)) = admitted.stream {
+        state
+            .pending_reports
+            .insert(token, stream, admitted.claims.jti, admitted.claims.exp);
+    }
+    Ok(admitted)
 }
 
 /// 200 with what the proxy needs to serve the object. Every header is always present (empty

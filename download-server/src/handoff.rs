@@ -37,6 +37,7 @@ pub(crate) fn encode_path(path: &str) -> String {
 pub(crate) async fn respond(
     state: &DownloadState,
     prefix: &str,
+    token: &str,
     admitted: &Admitted,
 ) -> Result<HttpResponse, DownloadError> {
     let target = match state.store.kind() {
@@ -65,6 +66,11 @@ pub(crate) async fn respond(
             ));
         }
     };
+    if let Some((stream, _)) = admitted.stream {
+        state
+            .pending_reports
+            .insert(token, stream, admitted.claims.jti, admitted.claims.exp);
+    }
     let (content_type, disposition) =
         content_type_and_disposition(&admitted.claims, &admitted.probe);
     let mut response = HttpResponse::Ok();
@@ -121,15 +127,20 @@ pub async fn report(req: HttpRequest, state: web::Data<DownloadState>) -> HttpRe
             .and_then(|bytes| bytes.to_str().ok())
             .and_then(|bytes| bytes.trim().parse().ok())
             .ok_or_else(|| DownloadError::BadRequest("no X-Bytes-Sent".into()))?;
-        let verified = state.verifier.verify_allowing_expired(token).await?;
-        let claims = verified.claims;
-        req.extensions_mut()
-            .insert(crate::serve::LoggedJti(claims.jti));
+        // A report for a hand-off made here repeats a token checked a moment ago.
+        let (jti, exp) = match state.pending_reports.take(token, stream) {
+            Some(known) => known,
+            None => {
+                let claims = crate::admit::verify(&state, token).await?.claims;
+                (claims.jti, claims.exp)
+            }
+        };
+        req.extensions_mut().insert(crate::serve::LoggedJti(jti));
         state
             .replay
             .close(
-                &claims.jti,
-                claims.exp,
+                &jti,
+                exp,
                 stream,
                 Sent::Count(sent),
                 shared::time::now_secs(),

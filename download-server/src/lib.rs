@@ -14,6 +14,7 @@ pub mod jwks;
 mod metrics;
 mod negotiate;
 mod outcome;
+mod pending_reports;
 mod problem;
 pub mod range;
 mod redeem;

@@ -43,6 +43,8 @@ pub struct DownloadState {
     /// `--edge-keys`: who may call `/v1/redeem`.
     pub(crate) edge_keys: Option<EdgeKeys>,
     pub(crate) presign_ttl: std::time::Duration,
+    /// Hand-offs awaiting their proxy's report.
+    pub(crate) pending_reports: crate::pending_reports::PendingReports,
 }
 
 impl DownloadState {
@@ -141,7 +143,7 @@ async fn serve(
     })
     .await?;
     if let Some(prefix) = handoff {
-        let response = match handoff::respond(state, prefix, &admitted).await {
+        let response = match handoff::respond(state, prefix, token, &admitted).await {
             Ok(response) => response,
             Err(error) => {
                 give_back(state, &admitted).await;

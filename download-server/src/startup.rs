@@ -4,6 +4,7 @@
 use crate::config::Config;
 use crate::jwks::KeyStore;
 use crate::metrics::Metrics;
+use crate::pending_reports::PendingReports;
 use crate::redeem::EdgeKeys;
 use crate::replay::ReplayStore;
 use crate::serve::{self, DownloadState};
@@ -69,6 +70,7 @@ impl Application {
             accel_redirect: config.accel_redirect.clone(),
             edge_keys,
             presign_ttl: Duration::from_secs(u64::from(config.presign_ttl.max(1))),
+            pending_reports: PendingReports::new(Duration::from_secs(u64::from(config.grant_idle))),
         });
 
         let listener = TcpListener::bind(config.listen)

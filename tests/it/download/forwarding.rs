@@ -472,3 +472,50 @@ async fn an_edge_reports_what_it_sent_by_its_key_so_its_client_can_resume() {
     assert_eq!(body["status"], 206);
     assert_eq!(body["content_range"], "bytes 1000-4999/5000");
 }
+
+#[tokio::test]
+async fn a_report_of_a_hand_off_made_here_needs_no_second_signature_check() {
+    let server = spawn(true).await;
+    server.put_file("f.bin", &vec![1u8; 5000]);
+    let token = server.mint("f.bin");
+    let checks = || server.metric("token_verify_seconds_count");
+    let before = checks().await;
+    assert_eq!(hand_off(&server, &token, "req-1").await.status(), 200);
+    assert_eq!(checks().await, before + 1);
+
+    assert_eq!(report(&server, &token, "req-1", 5000).await, 204);
+
+    assert_eq!(
+        checks().await,
+        before + 1,
+        "the report reused the hand-off's check"
+    );
+    assert_eq!(hand_off(&server, &token, "req-2").await.status(), 410);
+}
+
+#[tokio::test]
+async fn a_report_that_reaches_another_instance_on_the_same_redis_counts_too() {
+    let redis = RedisServer::start();
+    let (url, prefix) = (redis.url(), RedisServer::prefix());
+    let first = DownloadServer::spawn_with(move |config| {
+        config.replay = url;
+        config.replay_prefix = prefix;
+        config.trusted_proxies = vec!["127.0.0.2".parse().unwrap()];
+        config.accel_redirect = Some("/_dl/".to_owned());
+    })
+    .await;
+    let second = first.spawn_peer().await;
+    first.put_file("f.bin", &vec![1u8; 5000]);
+    let token = first.mint("f.bin");
+    assert_eq!(hand_off(&first, &token, "req-1").await.status(), 200);
+    let checks = second.metric("token_verify_seconds_count").await;
+
+    assert_eq!(report(&second, &token, "req-1", 5000).await, 204);
+
+    assert_eq!(
+        second.metric("token_verify_seconds_count").await,
+        checks + 1,
+        "checked where it was not handed off"
+    );
+    assert_eq!(hand_off(&first, &token, "req-2").await.status(), 410);
+}
