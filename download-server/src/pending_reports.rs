@@ -48,7 +48,7 @@ impl PendingReports {
         let mut inner = self
             .inner
             .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         while let Some(&(at, old)) = inner.order.front() {
             let full = inner.order.len() >= CAPACITY;
             if !full && now.duration_since(at) < self.max_age {
@@ -67,7 +67,7 @@ impl PendingReports {
         let mut inner = self
             .inner
             .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         // Its place in `order` stays until it ages out; `insert` skips keys already gone.
         inner.entries.remove(&key(token, stream))
     }
