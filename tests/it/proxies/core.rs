@@ -181,6 +181,12 @@ async fn a_range_is_sent_by_the_proxy_and_the_rest_of_the_copy_follows(setup: Se
     assert_eq!(range.bytes().await.unwrap().as_ref(), &body[100..200]);
     behind.wait_for_logged(1).await;
     let log = behind.access_log();
+    // The shipped configs log `/d/<token>`: the credential never goes into a proxy's log.
+    assert!(
+        !log.contains(&token),
+        "the token is in the proxy's log:\n{log}"
+    );
+    assert!(log.contains("/d/<token>"), "{log}");
     match setup {
         // nginx logs the status of the `post_action` report (204), then the bytes it sent.
         Setup::NginxHandoff | Setup::NginxAuthRequest => {
