@@ -1,4 +1,4 @@
-//! The claims of a download token (contract v1).
+//! The claims of a download token (contract v1; `sgen`, `ogen` and `sid` since v1.3).
 
 use crate::{Jti, ObjectPath};
 use serde::{Deserialize, Serialize};
@@ -27,4 +27,30 @@ pub struct Claims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     /// The file name to save as; the last segment of `obj` when absent.
     pub name: Option<String>,
+    /// The subject's generation when minted (v1.3; absent is 0): a revocation of `sub` at
+    /// generation g refuses `sgen < g`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sgen: u64,
+    /// The object's generation when minted (v1.3; absent is 0): a revocation of `obj` at
+    /// generation g refuses `ogen < g`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ogen: u64,
+    /// An opaque id of the session the link was minted from (v1.3; never the session cookie).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+}
+
+/// What a minter puts into a token for revocation to name besides `sub`, `obj` and `jti`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Revocable {
+    /// The subject's download generation (`sgen`).
+    pub sgen: u64,
+    /// The object's download generation (`ogen`).
+    pub ogen: u64,
+    /// The session the link is minted from (`sid`).
+    pub sid: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

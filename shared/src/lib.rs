@@ -1,4 +1,4 @@
-//! Wire contract (v1.1, `docs/contract.md`) of the download-token system, shared by the app
+//! Wire contract (v1.3, `docs/contract.md`) of the download-token system, shared by the app
 //! server (which mints) and the download server (which verifies). Knows nothing of HTTP servers,
 //! databases or templates.
 
@@ -9,14 +9,16 @@ pub mod jti;
 pub mod keys;
 pub mod mint;
 pub mod object_path;
+pub mod revocation;
 pub mod time;
 
-pub use claims::Claims;
+pub use claims::{Claims, Revocable};
 pub use download_name::DownloadName;
 pub use jti::Jti;
 pub use keys::{PublicJwk, PublicJwks, SigningKey};
 pub use mint::{MintedToken, Minter};
 pub use object_path::ObjectPath;
+pub use revocation::{RevocationState, RevokedBy};
 
 /// The JOSE `typ` header every download token carries (RFC 8725 §3.11 explicit typing).
 pub const TOKEN_TYP: &str = "dl+jwt";

@@ -1,5 +1,6 @@
 //! Minting: one fresh token per download click, per contract v1.
 
+use crate::claims::Revocable;
 use crate::{Claims, DownloadName, Jti, ObjectPath, SigningKey, TOKEN_ALG, TOKEN_TYP};
 use jsonwebtoken::Header;
 
@@ -49,6 +50,17 @@ impl Minter {
         obj: &ObjectPath,
         name: Option<&DownloadName>,
     ) -> anyhow::Result<MintedToken> {
+        self.mint_revocable(sub, obj, name, Revocable::default())
+    }
+
+    /// `mint`, carrying the generations and session a revocation can name.
+    pub fn mint_revocable(
+        &self,
+        sub: &str,
+        obj: &ObjectPath,
+        name: Option<&DownloadName>,
+        revocable: Revocable,
+    ) -> anyhow::Result<MintedToken> {
         let now = crate::time::now_secs();
         let claims = Claims {
             iss: self.issuer.clone(),
@@ -60,6 +72,9 @@ impl Minter {
             nbf: None,
             obj: obj.clone(),
             name: name.map(|n| n.as_str().to_owned()),
+            sgen: revocable.sgen,
+            ogen: revocable.ogen,
+            sid: revocable.sid,
         };
         let token = self.sign(&claims)?;
         Ok(MintedToken { token, claims })

@@ -184,6 +184,9 @@ impl DownloadServer {
             nbf: None,
             obj: ObjectPath::parse(obj).unwrap(),
             name: None,
+            sgen: 0,
+            ogen: 0,
+            sid: None,
         }
     }
 
