@@ -30,6 +30,8 @@ pub(crate) struct Leased {
     pub lease_end: u64,
     /// The response ends before this byte.
     pub end: u64,
+    /// With revocation on: the token, re-checked whenever the revocation state changes.
+    pub revocation: Option<crate::revocation::Watch>,
 }
 
 struct State {
@@ -67,6 +69,13 @@ pub(crate) fn leased(leased: Leased, inner: ByteStream, metrics: Arc<Metrics>) -
                     Err(error) => return Some((Err(error), state)),
                 },
             };
+            if let Some(refused) = leased.revocation.as_mut().and_then(|w| w.stop()) {
+                tracing::info!(reason = ?refused, "a running download was stopped by revocation");
+                state.metrics.stopped_streams.inc();
+                leased.end = leased.pos;
+                tokio::time::sleep(STOP_GRACE).await;
+                return Some((Err(io::Error::other("revoked")), state));
+            }
             if leased.pos >= leased.lease_end {
                 let renewed = leased
                     .replay

@@ -125,6 +125,23 @@ pub struct Config {
     #[arg(long, env = "DL_PRESIGN_TTL", default_value_t = 60)]
     pub presign_ttl: u32,
 
+    /// Revocation: the app server's revocation state, long-polled (e.g.
+    /// `http://127.0.0.1:8080/.well-known/dl-revocations`). With it, no download is served while
+    /// the state held is older than `--revocation-max-age` (and none before the first one).
+    /// Without it, links cannot be revoked before they expire.
+    #[arg(long, env = "DL_REVOCATIONS")]
+    pub revocations: Option<url::Url>,
+
+    /// The public keys that sign the revocation state: a JWKS file or URL. Default: the feed's
+    /// URL with `/jwks.json` appended. Never the download tokens' keys.
+    #[arg(long, env = "DL_REVOCATION_KEYS")]
+    pub revocation_keys: Option<String>,
+
+    /// Seconds the revocation state may be old (by its `iat`) before downloads are refused with
+    /// 503, running ones included.
+    #[arg(long, env = "DL_REVOCATION_MAX_AGE", default_value_t = 30, value_parser = clap::value_parser!(u32).range(2..))]
+    pub revocation_max_age: u32,
+
     /// See `--grant-redundancy-min`.
     #[arg(long, env = "DL_GRANT_REDUNDANCY_DIVISOR", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
     pub grant_redundancy_divisor: u64,
@@ -174,6 +191,21 @@ impl Config {
             max_streams: usize::from(self.grant_max_streams.max(1)),
             max_requests: self.grant_max_requests.max(1),
         }
+    }
+
+    /// Where revocations come from, when configured.
+    pub fn revocation_options(&self) -> Option<crate::revocation::RevocationOptions> {
+        let feed = self.revocations.clone()?;
+        let keys = self.revocation_keys.clone().unwrap_or_else(|| {
+            format!("{}/jwks.json", feed.as_str().trim_end_matches('/'))
+        });
+        Some(crate::revocation::RevocationOptions {
+            feed,
+            keys,
+            issuer: self.issuer.clone(),
+            max_age: i64::from(self.revocation_max_age),
+            leeway: i64::from(self.leeway),
+        })
     }
 
     pub fn shutdown_grace(&self) -> Duration {

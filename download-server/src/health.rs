@@ -11,18 +11,29 @@ pub async fn healthz() -> HttpResponse {
         .body("ok\n")
 }
 
-/// 200 only when the replay store answers: a load balancer must not send downloads to an
-/// instance that would have to refuse them all.
+/// 200 only when the replay store answers and (with revocation on) the revocation state is
+/// fresh: a load balancer must not send downloads to an instance that would have to refuse them
+/// all.
 pub async fn readyz(state: web::Data<DownloadState>) -> HttpResponse {
-    if state.replay.ready().await {
-        HttpResponse::Ok()
-            .content_type("text/plain; charset=utf-8")
-            .body("ready\n")
+    let unready = if !state.replay.ready().await {
+        Some("replay store unavailable\n")
+    } else if state
+        .revocations
+        .as_ref()
+        .is_some_and(|r| !r.fresh(shared::time::now_secs()))
+    {
+        Some("revocation state unavailable\n")
     } else {
-        HttpResponse::ServiceUnavailable()
+        None
+    };
+    match unready {
+        None => HttpResponse::Ok()
+            .content_type("text/plain; charset=utf-8")
+            .body("ready\n"),
+        Some(reason) => HttpResponse::ServiceUnavailable()
             .insert_header((actix_web::http::header::RETRY_AFTER, 2))
             .content_type("text/plain; charset=utf-8")
-            .body("replay store unavailable\n")
+            .body(reason),
     }
 }
 

@@ -208,25 +208,33 @@ pub struct KeyStore {
 impl KeyStore {
     /// Loads the JWKS once; fails when the source cannot be read or parsed.
     pub async fn load(spec: &str) -> anyhow::Result<Arc<Self>> {
-        let source = JwksSource::parse(spec);
+        let store = KeyStore::unloaded(spec)?;
+        let keys = parse_jwks(&store.source.fetch(&store.http).await?)?;
+        if keys.is_empty() {
+            tracing::warn!("the JWKS holds no usable key: every token will be refused");
+        }
+        tracing::info!(keys = keys.len(), source = ?store.source, "loaded public keys");
+        store.published.store(Arc::new(PublishedJwks::of(&keys)));
+        store.keys.store(Arc::new(keys));
+        Ok(Arc::new(store))
+    }
+
+    /// A key set that holds no key until `refresh` reads one (the revocation keys, whose
+    /// source may not answer yet when this server starts).
+    pub fn unloaded(spec: &str) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::limited(3))
             .build()
             .context("building the JWKS HTTP client")?;
-        let keys = parse_jwks(&source.fetch(&http).await?)?;
-        if keys.is_empty() {
-            tracing::warn!("the JWKS holds no usable key: every token will be refused");
-        }
-        tracing::info!(keys = keys.len(), ?source, "loaded public keys");
-        Ok(Arc::new(KeyStore {
-            published: ArcSwap::from_pointee(PublishedJwks::of(&keys)),
-            keys: ArcSwap::from_pointee(keys),
-            source,
+        Ok(KeyStore {
+            published: ArcSwap::from_pointee(PublishedJwks::of(&KeyMap::new())),
+            keys: ArcSwap::from_pointee(KeyMap::new()),
+            source: JwksSource::parse(spec),
             http,
             last_unknown_kid_refresh: tokio::sync::Mutex::new(None),
-        }))
+        })
     }
 
     pub fn current(&self) -> arc_swap::Guard<Arc<KeyMap>> {

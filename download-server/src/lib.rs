@@ -19,6 +19,7 @@ mod problem;
 pub mod range;
 mod redeem;
 pub mod replay;
+pub mod revocation;
 mod response_headers;
 mod serve;
 mod startup;

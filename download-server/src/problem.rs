@@ -32,6 +32,9 @@ pub enum DownloadError {
     Busy,
     #[error("replay store unavailable: {0}")]
     ReplayUnavailable(String),
+    /// Revocation is on and the state held is missing or too old.
+    #[error("revocation state unavailable")]
+    RevocationUnavailable,
     #[error("object store unavailable: {0}")]
     StorageUnavailable(String),
     #[error("method not allowed")]
@@ -72,6 +75,9 @@ pub enum Gone {
     GrantEnded,
     /// The file changed since its download started.
     ObjectChanged,
+    /// The app server revoked it (signed out, password changed, account disabled, file
+    /// deleted, link revoked), or it is older than the revocation state's retention.
+    Revoked,
 }
 
 impl From<VerifyError> for DownloadError {
@@ -111,6 +117,7 @@ impl DownloadError {
                 Gone::BeforeEpoch => Outcome::BeforeEpoch,
                 Gone::GrantEnded => Outcome::GrantEnded,
                 Gone::ObjectChanged => Outcome::ObjectChanged,
+                Gone::Revoked => Outcome::Revoked,
             },
             DownloadError::NotFound => Outcome::NotFound,
             DownloadError::RangeNotSatisfiable(_) => Outcome::RangeNotSatisfiable,
@@ -118,6 +125,7 @@ impl DownloadError {
             DownloadError::Prefetch => Outcome::Prefetch,
             DownloadError::Busy => Outcome::Busy,
             DownloadError::ReplayUnavailable(_) => Outcome::ReplayUnavailable,
+            DownloadError::RevocationUnavailable => Outcome::RevocationUnavailable,
             DownloadError::StorageUnavailable(_) => Outcome::StorageUnavailable,
             DownloadError::MethodNotAllowed => Outcome::MethodNotAllowed,
             DownloadError::NoSuchRoute => Outcome::NoSuchRoute,
@@ -176,6 +184,12 @@ impl DownloadError {
                         "The file changed since this download started, so it cannot be resumed \
                          with this link. Go back and click Download again.",
                     ),
+                    Gone::Revoked => (
+                        "Download link revoked",
+                        "This link was taken back: its account signed out, changed its \
+                         password or was disabled, or the file was deleted. Sign in and click \
+                         Download again.",
+                    ),
                 };
                 p(status, title, detail, None)
             }
@@ -215,6 +229,13 @@ impl DownloadError {
                 "Temporarily unavailable",
                 "The download service cannot check this link right now. Try again in a moment; \
                  the link was not used up.",
+                Some(2),
+            ),
+            DownloadError::RevocationUnavailable => p(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "The download service cannot tell right now whether this link was revoked. Try \
+                 again in a moment; the link was not used up.",
                 Some(2),
             ),
             DownloadError::StorageUnavailable(_) => p(

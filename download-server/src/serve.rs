@@ -45,6 +45,8 @@ pub struct DownloadState {
     pub(crate) presign_ttl: std::time::Duration,
     /// Hand-offs awaiting their proxy's report.
     pub(crate) pending_reports: crate::pending_reports::PendingReports,
+    /// `--revocations`: the app server's revocation state, when configured.
+    pub revocations: Option<Arc<crate::revocation::Revocations>>,
 }
 
 impl DownloadState {
@@ -193,6 +195,10 @@ async fn serve(
         pos: range.start,
         lease_end,
         end: range.end,
+        revocation: state
+            .revocations
+            .as_ref()
+            .map(|r| crate::revocation::Watch::new(Arc::clone(r), claims)),
     };
     let inner = open_body(state, &location, probe, range).await?;
     let body = body::leased(leased, inner, Arc::clone(&state.metrics));

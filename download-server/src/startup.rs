@@ -54,6 +54,10 @@ impl Application {
                 "--accel-redirect needs a folder or S3 store: a proxy cannot read memory:///"
             );
         }
+        let revocations = match config.revocation_options() {
+            Some(options) => Some(crate::revocation::Revocations::start(options).await?),
+            None => None,
+        };
         let edge_keys = config
             .edge_keys
             .as_deref()
@@ -71,6 +75,7 @@ impl Application {
             edge_keys,
             presign_ttl: Duration::from_secs(u64::from(config.presign_ttl.max(1))),
             pending_reports: PendingReports::new(Duration::from_secs(u64::from(config.grant_idle))),
+            revocations,
         });
 
         let listener = TcpListener::bind(config.listen)
@@ -118,6 +123,7 @@ impl Application {
             trusted_proxies = config.trusted_proxies.len(),
             handoff = config.accel_redirect.is_some(),
             redeem = state.edge_keys.is_some(),
+            revocation = state.revocations.is_some(),
             "download server listening"
         );
         Ok(Application {

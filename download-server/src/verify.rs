@@ -7,7 +7,7 @@
 //! and `crit` to us anyway; so the compact JWS is split here and verified with aws-lc-rs Ed25519
 //! keys parsed once per JWKS read (benches/verify.rs compares both paths).
 
-use crate::jwks::KeyStore;
+use crate::jwks::{KeyMap, KeyStore};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
@@ -27,7 +27,7 @@ pub enum VerifyError {
     Malformed(String),
     #[error("alg is not EdDSA")]
     Algorithm,
-    #[error("typ is not dl+jwt")]
+    #[error("typ is not the expected type")]
     Type,
     #[error("header has no kid")]
     MissingKid,
@@ -99,7 +99,7 @@ fn present<'de, D: serde::Deserializer<'de>>(member: D) -> Result<bool, D::Error
 /// RFC 7515 §5.2 and RFC 7519 §7.2: header and claims are UTF-8 JSON objects. serde_json skips
 /// unknown members without checking their UTF-8, and serde's derived structs also read a JSON
 /// array (`["EdDSA","dl+jwt",kid]`); UTF-8 text that starts with `{` and parses whole is one.
-fn json_object_text(json: &[u8]) -> Option<&str> {
+pub(crate) fn json_object_text(json: &[u8]) -> Option<&str> {
     std::str::from_utf8(json)
         .ok()
         .filter(|text| text.trim_ascii_start().starts_with('{'))
@@ -160,46 +160,7 @@ impl Verifier {
         if token.len() > MAX_TOKEN_LEN {
             return Err(VerifyError::TooLong);
         }
-        let (signing_input, signature) = token.rsplit_once('.').ok_or(malformed("parts"))?;
-        let (header, payload) = signing_input.split_once('.').ok_or(malformed("parts"))?;
-        let header = URL_SAFE_NO_PAD
-            .decode(header)
-            .map_err(|_| malformed("encoding"))?;
-        // Not an object, an `alg` that is not a string, a missing `alg`, a duplicate member: not a
-        // JOSE header.
-        let header = json_object_text(&header).ok_or_else(|| malformed("header"))?;
-        let header: JoseHeader = serde_json::from_str(header).map_err(|_| malformed("header"))?;
-        if header.alg != "EdDSA" {
-            return Err(VerifyError::Algorithm);
-        }
-        if !is_download_typ(header.typ.as_deref()) {
-            return Err(VerifyError::Type);
-        }
-        if header.crit {
-            return Err(VerifyError::Critical);
-        }
-        let kid = header.kid.ok_or(VerifyError::MissingKid)?;
-        let keys = self.keys.current();
-        let key = keys
-            .get(kid.as_ref())
-            .ok_or_else(|| VerifyError::UnknownKid(kid.into_owned()))?;
-
-        let mut raw_signature = [0u8; SIGNATURE_LEN + 3];
-        let signature_len = URL_SAFE_NO_PAD
-            .decode_slice(signature, &mut raw_signature)
-            .map_err(|e| match e {
-                base64::DecodeSliceError::OutputSliceTooSmall => VerifyError::Signature,
-                base64::DecodeSliceError::DecodeError(_) => malformed("encoding"),
-            })?;
-        if signature_len != SIGNATURE_LEN
-            || !key.verifies(signing_input.as_bytes(), &raw_signature[..SIGNATURE_LEN])
-        {
-            return Err(VerifyError::Signature);
-        }
-
-        let payload = URL_SAFE_NO_PAD
-            .decode(payload)
-            .map_err(|_| malformed("encoding"))?;
+        let payload = verified_payload(token, &self.keys.current(), TOKEN_TYP)?;
         let payload = json_object_text(&payload)
             .ok_or_else(|| VerifyError::Claims("not a UTF-8 JSON object".into()))?;
         let claims: Claims =
@@ -240,6 +201,55 @@ impl Verifier {
     }
 }
 
+/// A compact JWS whose header says `EdDSA`, the `typ` given, a `kid` in `keys` and no `crit`,
+/// and whose signature verifies with that key: its decoded payload, not yet looked at. Download
+/// tokens and revocation states each have their own `typ` and their own key set.
+pub(crate) fn verified_payload(
+    token: &str,
+    keys: &KeyMap,
+    typ: &str,
+) -> Result<Vec<u8>, VerifyError> {
+    let (signing_input, signature) = token.rsplit_once('.').ok_or(malformed("parts"))?;
+    let (header, payload) = signing_input.split_once('.').ok_or(malformed("parts"))?;
+    let header = URL_SAFE_NO_PAD
+        .decode(header)
+        .map_err(|_| malformed("encoding"))?;
+    // Not an object, an `alg` that is not a string, a missing `alg`, a duplicate member: not a
+    // JOSE header.
+    let header = json_object_text(&header).ok_or_else(|| malformed("header"))?;
+    let header: JoseHeader = serde_json::from_str(header).map_err(|_| malformed("header"))?;
+    if header.alg != "EdDSA" {
+        return Err(VerifyError::Algorithm);
+    }
+    if !is_typ(header.typ.as_deref(), typ) {
+        return Err(VerifyError::Type);
+    }
+    if header.crit {
+        return Err(VerifyError::Critical);
+    }
+    let kid = header.kid.ok_or(VerifyError::MissingKid)?;
+    let key = keys
+        .get(kid.as_ref())
+        .ok_or_else(|| VerifyError::UnknownKid(kid.into_owned()))?;
+
+    let mut raw_signature = [0u8; SIGNATURE_LEN + 3];
+    let signature_len = URL_SAFE_NO_PAD
+        .decode_slice(signature, &mut raw_signature)
+        .map_err(|e| match e {
+            base64::DecodeSliceError::OutputSliceTooSmall => VerifyError::Signature,
+            base64::DecodeSliceError::DecodeError(_) => malformed("encoding"),
+        })?;
+    if signature_len != SIGNATURE_LEN
+        || !key.verifies(signing_input.as_bytes(), &raw_signature[..SIGNATURE_LEN])
+    {
+        return Err(VerifyError::Signature);
+    }
+
+    URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| malformed("encoding"))
+}
+
 fn unexpired(verified: Result<Verified, VerifyError>) -> Result<Claims, VerifyError> {
     match verified {
         Ok(Verified { expired: true, .. }) => Err(VerifyError::Expired),
@@ -249,10 +259,10 @@ fn unexpired(verified: Result<Verified, VerifyError>) -> Result<Claims, VerifyEr
 }
 
 /// RFC 7515 §4.1.9: `typ` is a media type, compared case-insensitively, `application/` optional.
-fn is_download_typ(typ: Option<&str>) -> bool {
+fn is_typ(typ: Option<&str>, expected: &str) -> bool {
     let Some(typ) = typ else { return false };
     let typ = typ.strip_prefix("application/").unwrap_or(typ);
-    typ.eq_ignore_ascii_case(TOKEN_TYP)
+    typ.eq_ignore_ascii_case(expected)
 }
 
 fn malformed(what: &str) -> VerifyError {
@@ -265,12 +275,13 @@ mod tests {
 
     #[test]
     fn typ_comparison_follows_rfc_7515() {
-        assert!(is_download_typ(Some("dl+jwt")));
-        assert!(is_download_typ(Some("DL+JWT")));
-        assert!(is_download_typ(Some("application/dl+jwt")));
-        assert!(!is_download_typ(Some("JWT")));
-        assert!(!is_download_typ(Some("at+jwt")));
-        assert!(!is_download_typ(None));
+        assert!(is_typ(Some("dl+jwt"), TOKEN_TYP));
+        assert!(is_typ(Some("DL+JWT"), TOKEN_TYP));
+        assert!(is_typ(Some("application/dl+jwt"), TOKEN_TYP));
+        assert!(!is_typ(Some("JWT"), TOKEN_TYP));
+        assert!(!is_typ(Some("at+jwt"), TOKEN_TYP));
+        assert!(!is_typ(Some("dl-revocations+jwt"), TOKEN_TYP));
+        assert!(!is_typ(None, TOKEN_TYP));
     }
 
     proptest::proptest! {
