@@ -3,3 +3,4 @@
 mod app;
 mod download;
 mod proxies;
+mod revocation;

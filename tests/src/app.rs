@@ -91,6 +91,23 @@ impl AppServer {
         restarted
     }
 
+    /// Stops the app server, runs `meanwhile` while it is down, then starts it again on the same
+    /// data dir, config and address (the download servers' revocation feed points there).
+    pub async fn down_while<F: std::future::Future>(self, meanwhile: F) -> (Self, F::Output) {
+        self.handle.stop(true).await;
+        let _ = self.task.await;
+        let output = meanwhile.await;
+        let jar = self.api;
+        let mut config = self.config;
+        config.listen = self.address;
+        let mut restarted = Self::start(config, self.download).await;
+        restarted.api = AppClient {
+            base: restarted.base.clone(),
+            ..jar
+        };
+        (restarted, output)
+    }
+
     /// Another device: a fresh cookie jar.
     pub fn device(&self) -> AppClient {
         AppClient::new(&self.base)

@@ -10,9 +10,10 @@ use shared::RevocationState;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-/// Seconds the app server may hold a poll open; under `--revocation-max-age`'s minimum use, so
-/// that a quiet feed still refreshes the state well before it goes stale.
-const WAIT_SECS: u64 = 20;
+/// Most seconds the app server may hold a poll open. A poll waits half of
+/// `--revocation-max-age` at most, so that a quiet feed's heartbeat refreshes the state well
+/// before it goes stale.
+const MAX_WAIT_SECS: i64 = 20;
 /// Pause after a failed poll.
 const RETRY: Duration = Duration::from_secs(1);
 
@@ -34,7 +35,7 @@ pub(super) async fn spawn(
     let keys = Arc::new(KeyStore::unloaded(&options.keys)?);
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(2))
-        .timeout(Duration::from_secs(WAIT_SECS + 10))
+        .timeout(Duration::from_secs(MAX_WAIT_SECS as u64 + 10))
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
     tracing::info!(feed = %options.feed, keys = %options.keys, max_age = options.max_age, "revocation on: waiting for the first state");
@@ -62,7 +63,8 @@ async fn poll(
         let Some(held) = revocations.upgrade().map(|r| r.held()) else {
             return;
         };
-        let result = fetch(&http, &options.feed, held.map(|(seq, _)| seq)).await;
+        let wait = (options.max_age / 2).clamp(1, MAX_WAIT_SECS);
+        let result = fetch(&http, &options.feed, held.map(|(seq, _)| seq), wait).await;
         let Some(target) = revocations.upgrade() else {
             return;
         };
@@ -112,12 +114,13 @@ async fn fetch(
     http: &reqwest::Client,
     feed: &url::Url,
     after: Option<i64>,
+    wait: i64,
 ) -> Result<String, FeedError> {
     let mut url = feed.clone();
     if let Some(after) = after {
         url.query_pairs_mut()
             .append_pair("after", &after.to_string())
-            .append_pair("wait", &WAIT_SECS.to_string());
+            .append_pair("wait", &wait.to_string());
     }
     let fail = |what: &str, e: &dyn std::fmt::Display| FeedError::Fetch(format!("{what}: {e}"));
     let mut response = http
