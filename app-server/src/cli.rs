@@ -1,4 +1,5 @@
-//! Command line: serve (the default), or `user add NAME --password-stdin`.
+//! Command line: serve (the default), `user add NAME --password-stdin`, `user disable NAME`
+//! or `user enable NAME`.
 
 use crate::auth::accounts;
 use crate::auth::hash_limit::{HashLimit, HashSlot};
@@ -40,6 +41,11 @@ pub enum UserAction {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Disable an account: sign-in refused, every session ended, every download link revoked
+    /// (give it the server's `--token-ttl` and `--revocation-grant-max-age`).
+    Disable { name: String },
+    /// Let a disabled account sign in again (links revoked stay revoked).
+    Enable { name: String },
 }
 
 /// Creates the account `name` with a fresh random password when the database has no account
@@ -94,4 +100,27 @@ pub async fn add_user(
         .map_err(|e| anyhow::anyhow!(e.message()))?;
     pool.close().await;
     Ok((id, username.as_str().to_owned()))
+}
+
+/// `user disable`: in one transaction, marks the account disabled, deletes its sessions and
+/// revokes its links (a `sub` record at a new generation); returns its id. Running app servers
+/// see the record within half a second (their poller).
+pub async fn disable_user(config: &Config, name: &str) -> anyhow::Result<String> {
+    let username = Username::parse(name).map_err(anyhow::Error::msg)?;
+    let pool = db::open(&config.database_url()).await?;
+    let disabled = db::users::disable(&pool, &username, config.retention().stamp()).await;
+    pool.close().await;
+    disabled?.with_context(|| format!("no account named {}", username.as_str()))
+}
+
+/// `user enable`: the account may sign in again.
+pub async fn enable_user(config: &Config, name: &str) -> anyhow::Result<()> {
+    let username = Username::parse(name).map_err(anyhow::Error::msg)?;
+    let pool = db::open(&config.database_url()).await?;
+    let enabled = db::users::enable(&pool, &username).await;
+    pool.close().await;
+    if !enabled? {
+        anyhow::bail!("no account named {}", username.as_str());
+    }
+    Ok(())
 }

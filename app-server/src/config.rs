@@ -21,6 +21,7 @@ mod default {
     pub const LOGIN_ATTEMPTS: u32 = 5;
     pub const LOGIN_LOCKOUT: u64 = 300;
     pub const PASSWORD_QUEUE: usize = 32;
+    pub const REVOCATION_GRANT_MAX_AGE: u32 = 3600;
 }
 
 #[derive(Debug, Clone, Parser)]
@@ -67,7 +68,19 @@ pub struct Config {
     #[arg(long, env = "APP_PUBLIC_URL")]
     pub public_url: Option<Url>,
 
-    /// `iss` of minted tokens.
+    /// Ed25519 key that signs the revocation state (PKCS#8 PEM, created with mode 0600 when
+    /// missing; default: `<data-dir>/revocation-key.pem`). Never the signing key; its public key
+    /// is served at `/.well-known/dl-revocations/jwks.json`.
+    #[arg(long, env = "APP_REVOCATION_KEY")]
+    pub revocation_key: Option<PathBuf>,
+
+    /// The longest a download server keeps a grant open, in seconds: at least every download
+    /// server's `--grant-max-age`. Revocation records are kept the token lifetime + 60 + this
+    /// + 60 seconds.
+    #[arg(long, env = "APP_REVOCATION_GRANT_MAX_AGE", default_value_t = default::REVOCATION_GRANT_MAX_AGE)]
+    pub revocation_grant_max_age: u32,
+
+    /// `iss` of minted tokens (and of the revocation state).
     #[arg(long, env = "APP_ISSUER", default_value = shared::DEFAULT_ISSUER)]
     pub issuer: String,
 
@@ -136,6 +149,8 @@ impl Config {
             store: None,
             signing_key: None,
             jwks_out: None,
+            revocation_key: None,
+            revocation_grant_max_age: default::REVOCATION_GRANT_MAX_AGE,
             download_base,
             public_url: None,
             issuer: shared::DEFAULT_ISSUER.to_owned(),
@@ -185,6 +200,17 @@ impl Config {
         self.jwks_out
             .clone()
             .unwrap_or_else(|| self.data_dir.join("jwks.json"))
+    }
+
+    pub(crate) fn revocation_key_path(&self) -> PathBuf {
+        self.revocation_key
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("revocation-key.pem"))
+    }
+
+    /// How long revocation records and link rows are kept.
+    pub(crate) fn retention(&self) -> crate::revocation::Retention {
+        crate::revocation::Retention::new(self.token_ttl, self.revocation_grant_max_age)
     }
 
     /// The signing key's and the JWKS's paths and what minted tokens say.

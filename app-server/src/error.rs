@@ -18,6 +18,9 @@ pub enum AppError {
     BadCredentials,
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
+    /// The account is disabled (`app-server user disable`).
+    #[error("account disabled")]
+    Disabled,
     #[error("not found")]
     NotFound,
     #[error("conflict: {0}")]
@@ -92,6 +95,12 @@ impl AppError {
                 "forbidden",
                 "Not allowed",
                 (*message).into(),
+            ),
+            AppError::Disabled => row(
+                StatusCode::FORBIDDEN,
+                "account_disabled",
+                "Not allowed",
+                "This account is disabled.".into(),
             ),
             AppError::NotFound => row(
                 StatusCode::NOT_FOUND,

@@ -1,15 +1,17 @@
-//! A user's files: receiving an upload, minting a download link, deleting. Shared by the JSON
-//! API and the pages; ownership is part of every query, so another user's file is "not found".
+//! A user's files: receiving an upload, minting a download link (recorded, revocable),
+//! deleting. Shared by the JSON API and the pages; ownership is part of every query, so another
+//! user's file is "not found".
 
 use crate::auth::CurrentUser;
 use crate::db::{self, files::FileRow};
 use crate::domain::FileName;
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::revocation::{events, sid_of};
 use crate::{csrf, storage};
 use actix_multipart::{Multipart, MultipartError};
 use futures_util::StreamExt;
-use shared::{DownloadName, ObjectPath};
+use shared::{DownloadName, ObjectPath, Revocable};
 
 /// Reads a multipart body whose field `file` is the upload. With `form_token`, a `csrf` field
 /// matching it must come first (HTML forms send fields in page order).
@@ -89,6 +91,7 @@ async fn store_file(
         size: i64::try_from(size).map_err(AppError::internal)?,
         content_type,
         created_at: shared::time::now_secs(),
+        dl_gen: 0,
     };
     if let Err(error) = db::files::insert(&state.pool, &row).await {
         let _ = storage::remove(&state.store, &row.object_path).await;
@@ -109,7 +112,9 @@ fn multipart_error(error: MultipartError) -> AppError {
     }
 }
 
-/// A fresh single-use link for one of the user's files: `(url, expires_at)`.
+/// A fresh single-use link for one of the user's files: `(url, expires_at)`. It carries the
+/// person's generation as read with the session, the file's, and the session's `sid`, and is
+/// recorded so its owner can see and revoke it.
 pub async fn link(
     state: &AppState,
     user: &CurrentUser,
@@ -120,11 +125,30 @@ pub async fn link(
         .ok_or(AppError::NotFound)?;
     let obj = ObjectPath::parse(&file.object_path).map_err(AppError::internal)?;
     let name = DownloadName::sanitize(&file.name);
+    let sid = sid_of(&user.session_id);
+    let revocable = Revocable {
+        sgen: u64::try_from(user.dl_gen).map_err(AppError::internal)?,
+        ogen: u64::try_from(file.dl_gen).map_err(AppError::internal)?,
+        sid: Some(sid.clone()),
+    };
     let minted = state
         .keys
         .minter
-        .mint(&user.user_id, &obj, Some(&name))
+        .mint_revocable(&user.user_id, &obj, Some(&name), revocable)
         .map_err(AppError::internal)?;
+    let jti = minted.claims.jti.to_string();
+    db::links::insert(
+        &state.pool,
+        &db::links::NewLink {
+            jti: &jti,
+            user_id: &user.user_id,
+            file_id: &file.id,
+            sid: &sid,
+            minted_at: minted.claims.iat,
+            expires_at: minted.claims.exp,
+        },
+    )
+    .await?;
     let url = format!(
         "{}/d/{}/{}",
         state.download_base.as_str().trim_end_matches('/'),
@@ -139,7 +163,11 @@ pub async fn delete(state: &AppState, user: &CurrentUser, file_id: &str) -> Resu
     let file = db::files::owned(&state.pool, &user.user_id, file_id)
         .await?
         .ok_or(AppError::NotFound)?;
-    db::files::delete(&state.pool, &user.user_id, &file.id).await?;
+    let stamp = state.revocations.retention.stamp();
+    if !db::files::delete(&state.pool, &user.user_id, &file.id, stamp).await? {
+        return Err(AppError::NotFound);
+    }
+    events::made(state).await;
     if let Err(error) = storage::remove(&state.store, &file.object_path).await {
         tracing::warn!(file = %file.id, error = format!("{error:#}"), "could not remove a deleted file's object");
     }

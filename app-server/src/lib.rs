@@ -16,6 +16,7 @@ pub mod domain;
 mod error;
 mod files;
 mod keys;
+mod revocation;
 mod routes;
 mod security_headers;
 pub mod startup;

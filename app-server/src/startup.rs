@@ -1,11 +1,12 @@
-//! Builds the server: opens the database (migrating it), the object store and the key ring,
-//! binds the listener (port 0 allowed) and returns a handle that knows its real address.
+//! Builds the server: opens the database (migrating it), the object store, the key ring and the
+//! revocation key, starts the revocation poller and the sweeper, binds the listener (port 0 allowed) and returns a handle that knows its real address.
 
 use crate::auth::hash_limit::HashLimit;
 use crate::auth::session::SessionPolicy;
 use crate::auth::throttle::LoginThrottle;
 use crate::config::Config;
 use crate::keys::KeyRing;
+use crate::revocation::{self, Retention, Revocations};
 use crate::state::AppState;
 use crate::{access_log, csrf, db, routes, security_headers, storage};
 use actix_web::dev::{Server, ServerHandle};
@@ -24,6 +25,9 @@ use std::time::Duration;
 pub fn publish_keys(config: &Config) -> anyhow::Result<()> {
     KeyRing::load(&config.keys()).map(drop)
 }
+
+/// Feed requests held at once; beyond, a request is answered at once (it polls again).
+const MAX_LONG_POLLS: usize = 1024;
 
 /// How long a request may wait in `--password-queue` before it is answered 503.
 const PASSWORD_QUEUE_WAIT: Duration = Duration::from_secs(5);
@@ -45,6 +49,9 @@ impl Application {
         let store = storage::open(&config.store_spec())
             .with_context(|| format!("opening the object store {}", config.store_spec()))?;
         let keys = KeyRing::load(&config.keys())?;
+        let revocation_key =
+            revocation::key::load(&config.revocation_key_path(), keys.minter.key().kid())?;
+        let retention = config.retention();
 
         let listener = TcpListener::bind(config.listen)
             .with_context(|| format!("binding {}", config.listen))?;
@@ -60,6 +67,14 @@ impl Application {
             pool: pool.clone(),
             store,
             keys,
+            revocations: Revocations {
+                jwks: revocation_key.public_jwks(),
+                key: revocation_key,
+                issuer: config.issuer.clone(),
+                retention,
+                changes: Default::default(),
+                long_polls: tokio::sync::Semaphore::new(MAX_LONG_POLLS),
+            },
             sessions: SessionPolicy::new(https, config.session_idle, config.session_max),
             hashes: HashLimit::new(
                 config.password_hash_slots(),
@@ -76,7 +91,8 @@ impl Application {
             max_upload: config.max_upload,
             trusted_proxies: TrustedProxies::new(config.trusted_proxies.clone()),
         });
-        spawn_sweeper(pool);
+        spawn_sweeper(pool, retention);
+        revocation::notify::spawn_poller(std::sync::Arc::downgrade(&state.clone().into_inner()));
 
         let mut server = HttpServer::new(move || {
             App::new()
@@ -132,9 +148,10 @@ impl Application {
 }
 
 /// Expired sessions are refused on read anyway and ended throttle windows restart on their next
-/// attempt; this only keeps the tables small (the throttle's grows with every name and network
-/// tried). Each app server sweeps; on a shared database the deletes simply overlap.
-fn spawn_sweeper(pool: db::Pool) {
+/// attempt, and revocation records and links past their retention are left out of every answer;
+/// this only keeps the tables small (the throttle's grows with every name and network tried).
+/// Each app server sweeps; on a shared database the deletes simply overlap.
+fn spawn_sweeper(pool: db::Pool, retention: Retention) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(3600));
         loop {
@@ -145,6 +162,12 @@ fn spawn_sweeper(pool: db::Pool) {
             }
             if let Err(error) = db::throttle::delete_ended(&pool, now).await {
                 tracing::warn!(%error, "could not sweep ended login throttle windows");
+            }
+            if let Err(error) = db::revocations::delete_ended(&pool, now).await {
+                tracing::warn!(%error, "could not sweep ended revocation records");
+            }
+            if let Err(error) = db::links::delete_ended(&pool, now - retention.retain).await {
+                tracing::warn!(%error, "could not sweep ended links");
             }
         }
     });

@@ -1,10 +1,11 @@
-//! What every handler can reach: the database, the store, the key ring and the settings.
+//! What every handler can reach: the database, the store, the key rings and the settings.
 
 use crate::auth::hash_limit::HashLimit;
 use crate::auth::session::SessionPolicy;
 use crate::auth::throttle::LoginThrottle;
 use crate::db::Pool;
 use crate::keys::KeyRing;
+use crate::revocation::Revocations;
 use crate::storage::Store;
 use server_kit::trusted_proxies::TrustedProxies;
 use url::Url;
@@ -13,6 +14,8 @@ pub struct AppState {
     pub pool: Pool,
     pub store: Store,
     pub keys: KeyRing,
+    /// The revocation key, the feed's settings and its long-poll wake-ups.
+    pub revocations: Revocations,
     pub sessions: SessionPolicy,
     pub throttle: LoginThrottle,
     /// Every password check and hash runs under one of its slots.

@@ -31,7 +31,8 @@ pub async fn create(
     }
 }
 
-/// The user id when `username` and `password` match an account.
+/// The user id when `username` and `password` match an account; `Disabled` when they match
+/// a disabled one (said only to whoever knows the password).
 pub async fn check(
     pool: &Pool,
     slot: HashSlot,
@@ -39,19 +40,23 @@ pub async fn check(
     password: &Password,
 ) -> Result<Option<String>, AppError> {
     let user = db::users::by_name(pool, username).await?;
-    let (id, stored) = match user {
-        Some(user) => (Some(user.id), Some(user.password_hash)),
-        None => (None, None),
+    let (id, stored, disabled) = match user {
+        Some(user) => (Some(user.id), Some(user.password_hash), user.disabled_at.is_some()),
+        None => (None, None, false),
     };
     let password = password.clone();
     let ok = slot
         .run(move |memory| password::verify(memory, &password, stored.as_deref()))
         .await
         .map_err(AppError::internal)?;
+    if ok && disabled {
+        return Err(AppError::Disabled);
+    }
     Ok(if ok { id } else { None })
 }
 
-/// Checks `current`, stores `new`, signs out every other session of the user and renews this
+/// Checks `current`, stores `new`, revokes every link of the person (`sub`), signs out every
+/// other session of the user and renews this
 /// device's (a new cookie: one stolen before the change dies with it); returns the new
 /// session's secret. Both hashes run one after the other under one slot.
 pub async fn change_password(
@@ -79,8 +84,9 @@ pub async fn change_password(
         .and_then(|hash| hash)
         .map_err(AppError::internal)?
         .ok_or(AppError::Forbidden("The current password is wrong."))?;
-    db::users::set_password(pool, &user.user_id, &hash).await?;
-    db::sessions::delete_others(pool, &user.user_id, &user.session_id).await?;
+    let stamp = state.revocations.retention.stamp();
+    db::users::change_password(pool, &user.user_id, &hash, &user.session_id, stamp).await?;
+    crate::revocation::events::made(state).await;
     Ok(state
         .sessions
         .start(pool, device, presented_secret, &user.user_id)

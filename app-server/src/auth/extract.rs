@@ -17,6 +17,8 @@ pub struct CurrentUser {
     pub username: String,
     pub session_id: String,
     pub csrf_token: String,
+    /// The person's download generation, read with the session (`sgen`).
+    pub dl_gen: i64,
 }
 
 /// The CSRF token is a per-session secret: never in a log line or a panic message.
@@ -27,6 +29,7 @@ impl std::fmt::Debug for CurrentUser {
             .field("username", &self.username)
             .field("session_id", &self.session_id)
             .field("csrf_token", &"<redacted>")
+            .field("dl_gen", &self.dl_gen)
             .finish()
     }
 }
@@ -60,6 +63,7 @@ impl FromRequest for CurrentUser {
                 username: session.username,
                 session_id: session.id,
                 csrf_token: session.csrf_token,
+                dl_gen: session.dl_gen,
             })
         })
     }
@@ -97,6 +101,7 @@ mod tests {
             username: "alice".into(),
             session_id: "s1".into(),
             csrf_token: "csrf-secret-value".into(),
+            dl_gen: 0,
         };
         let shown = format!("{user:?}");
         assert!(

@@ -1,5 +1,6 @@
 //! The `sessions` table: one row per signed-in device, found by the hash of its cookie secret.
 
+use super::revocations::{Kind, Stamp, insert_record};
 use super::{Pool, on_pool};
 
 #[derive(Clone, sqlx::FromRow)]
@@ -14,6 +15,8 @@ pub struct SessionRow {
     pub user_agent: String,
     pub ip: String,
     pub csrf_token: String,
+    /// The person's download generation, read with the session (`sgen` of links minted now).
+    pub dl_gen: i64,
 }
 
 /// Everything but the CSRF token, a per-session secret.
@@ -28,6 +31,7 @@ impl std::fmt::Debug for SessionRow {
             .field("expires_at", &self.expires_at)
             .field("ip", &self.ip)
             .field("csrf_token", &"<redacted>")
+            .field("dl_gen", &self.dl_gen)
             .finish_non_exhaustive()
     }
 }
@@ -67,9 +71,9 @@ pub async fn insert(pool: &Pool, s: &NewSession<'_>) -> sqlx::Result<()> {
 }
 
 const COLUMNS: &str = "s.id, s.user_id, u.username, s.created_at, s.last_seen_at, \
-    s.idle_expires_at, s.expires_at, s.user_agent, s.ip, s.csrf_token";
+    s.idle_expires_at, s.expires_at, s.user_agent, s.ip, s.csrf_token, u.dl_gen";
 
-/// The live session whose cookie secret hashes to `token_hash`.
+/// The live session whose cookie secret hashes to `token_hash`; none for a disabled account.
 pub async fn live_by_token_hash(
     pool: &Pool,
     token_hash: &str,
@@ -78,7 +82,8 @@ pub async fn live_by_token_hash(
     on_pool!(pool, |p| {
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id
-             WHERE s.token_hash = $1 AND s.idle_expires_at > $2 AND s.expires_at > $2"
+             WHERE s.token_hash = $1 AND s.idle_expires_at > $2 AND s.expires_at > $2
+               AND u.disabled_at IS NULL"
         )))
         .bind(token_hash)
         .bind(now)
@@ -113,17 +118,54 @@ pub async fn touch(pool: &Pool, id: &str, now: i64, idle_expires_at: i64) -> sql
     Ok(())
 }
 
-/// Deletes one of `user_id`'s sessions; `Ok(false)` when it is not theirs or does not exist.
-pub async fn delete(pool: &Pool, user_id: &str, id: &str) -> sqlx::Result<bool> {
-    let deleted = on_pool!(pool, |p| {
-        sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
+/// Ends one of `user_id`'s sessions and revokes the links minted from it (`sid` record), in
+/// one transaction; `Ok(false)` when it is not theirs or does not exist.
+pub async fn end(
+    pool: &Pool,
+    user_id: &str,
+    id: &str,
+    sid: &str,
+    stamp: Stamp,
+) -> sqlx::Result<bool> {
+    on_pool!(pool, |p| {
+        let mut tx = p.begin().await?;
+        let deleted = sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
             .bind(id)
             .bind(user_id)
-            .execute(p)
+            .execute(&mut *tx)
             .await?
-            .rows_affected()
-    });
-    Ok(deleted == 1)
+            .rows_affected();
+        if deleted == 1 {
+            insert_record!(tx, Kind::Sid, sid, 0_i64, stamp)?;
+        }
+        tx.commit().await?;
+        Ok(deleted == 1)
+    })
+}
+
+/// Ends every session of `user_id` but `keep_id`, with a `sid` record for each, in one
+/// transaction; returns how many ended.
+pub async fn end_others(
+    pool: &Pool,
+    user_id: &str,
+    keep_id: &str,
+    sid_of: fn(&str) -> String,
+    stamp: Stamp,
+) -> sqlx::Result<u64> {
+    on_pool!(pool, |p| {
+        let mut tx = p.begin().await?;
+        let ended: Vec<String> =
+            sqlx::query_scalar("DELETE FROM sessions WHERE user_id = $1 AND id <> $2 RETURNING id")
+                .bind(user_id)
+                .bind(keep_id)
+                .fetch_all(&mut *tx)
+                .await?;
+        for id in &ended {
+            insert_record!(tx, Kind::Sid, sid_of(id), 0_i64, stamp)?;
+        }
+        tx.commit().await?;
+        Ok(ended.len() as u64)
+    })
 }
 
 /// Deletes the session whose cookie secret hashes to `token_hash`, if any.
@@ -135,17 +177,6 @@ pub async fn delete_by_token_hash(pool: &Pool, token_hash: &str) -> sqlx::Result
             .await?;
     });
     Ok(())
-}
-
-pub async fn delete_others(pool: &Pool, user_id: &str, keep_id: &str) -> sqlx::Result<u64> {
-    Ok(on_pool!(pool, |p| {
-        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
-            .bind(user_id)
-            .bind(keep_id)
-            .execute(p)
-            .await?
-            .rows_affected()
-    }))
 }
 
 pub async fn delete_expired(pool: &Pool, now: i64) -> sqlx::Result<u64> {

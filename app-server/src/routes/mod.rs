@@ -1,7 +1,8 @@
-//! Every route: the JSON API, the HTML pages, the JWKS and the stylesheet.
+//! Every route: the JSON API, the HTML pages, the JWKS, the revocation feed and the stylesheet.
 
 pub mod api;
 pub mod pages;
+mod revocations;
 mod well_known;
 
 use actix_web::{Route, guard, web};
@@ -13,6 +14,11 @@ pub fn get() -> Route {
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/.well-known/jwks.json", get().to(well_known::jwks))
+        .route("/.well-known/dl-revocations", get().to(revocations::state))
+        .route(
+            "/.well-known/dl-revocations/jwks.json",
+            get().to(revocations::jwks),
+        )
         .route("/static/app.css", get().to(well_known::stylesheet))
         .route("/healthz", get().to(well_known::healthz));
     api::configure(cfg);

@@ -2,9 +2,9 @@
 
 use crate::auth::login::log_in;
 use crate::auth::{ClientInfo, CurrentUser, accounts};
-use crate::db;
 use crate::domain::{Password, Username};
 use crate::error::AppError;
+use crate::revocation::events;
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
@@ -53,7 +53,7 @@ pub async fn logout(
     state: web::Data<AppState>,
     user: CurrentUser,
 ) -> Result<HttpResponse, AppError> {
-    db::sessions::delete(&state.pool, &user.user_id, &user.session_id).await?;
+    events::log_out(&state, &user).await?;
     Ok(HttpResponse::NoContent()
         .cookie(state.sessions.removal_cookie())
         .finish())

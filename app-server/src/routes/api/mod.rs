@@ -2,6 +2,7 @@
 
 mod accounts;
 mod files;
+mod links;
 mod sessions;
 
 use crate::error::AppError;
@@ -39,6 +40,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/files", web::post().to(files::upload))
             .route("/files/{id}", web::delete().to(files::delete))
             .route("/files/{id}/link", web::post().to(files::link))
+            .route("/files/{id}/links", crate::routes::get().to(links::for_file))
+            .route("/links/{jti}/revoke", web::post().to(links::revoke))
             .route("/sessions", crate::routes::get().to(sessions::list))
             .route(
                 "/sessions/revoke-others",

@@ -3,6 +3,7 @@
 use crate::auth::CurrentUser;
 use crate::db;
 use crate::error::AppError;
+use crate::revocation::events;
 use crate::state::AppState;
 use crate::time_fmt::rfc3339;
 use actix_web::{HttpResponse, web};
@@ -32,9 +33,7 @@ pub async fn revoke(
     user: CurrentUser,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    if !db::sessions::delete(&state.pool, &user.user_id, &id).await? {
-        return Err(AppError::NotFound);
-    }
+    events::end_session(&state, &user, &id).await?;
     let mut response = HttpResponse::NoContent();
     if *id == user.session_id {
         // Revoking this very device is a logout: the browser drops the dead cookie too.
@@ -47,6 +46,6 @@ pub async fn revoke_others(
     state: web::Data<AppState>,
     user: CurrentUser,
 ) -> Result<HttpResponse, AppError> {
-    db::sessions::delete_others(&state.pool, &user.user_id, &user.session_id).await?;
+    events::end_other_sessions(&state, &user).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -4,9 +4,9 @@ use super::extract::{FormUser, PageUser};
 use super::{Notice, PageError, html, see_other, signed_out};
 use crate::auth::{ClientInfo, accounts};
 use crate::csrf::check_form_token;
-use crate::db;
 use crate::domain::Password;
 use crate::error::AppError;
+use crate::revocation::events;
 use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
@@ -17,7 +17,7 @@ pub async fn logout(
     state: web::Data<AppState>,
     FormUser(user): FormUser,
 ) -> Result<HttpResponse, PageError> {
-    db::sessions::delete(&state.pool, &user.user_id, &user.session_id).await?;
+    events::log_out(&state, &user).await?;
     signed_out(&state)
 }
 

@@ -1,9 +1,11 @@
-//! `/` (the files page), uploads from its form, and each file's Download and Delete buttons.
+//! `/` (the files page), uploads from its form, each file's Download and Delete buttons, and
+//! its outstanding links with their Revoke buttons.
 
 use super::extract::{FormUser, PageUser};
 use super::{Notice, PageError, html, see_other};
 use crate::auth::CurrentUser;
 use crate::error::AppError;
+use crate::revocation::events;
 use crate::state::AppState;
 use crate::{db, files, time_fmt};
 use actix_multipart::Multipart;
@@ -16,7 +18,21 @@ struct FileView {
     name: String,
     size: String,
     created: String,
+    links: Vec<LinkView>,
 }
+
+/// A link that may still be in use: until it expires, and a download it started for up to the
+/// grant max age after.
+struct LinkView {
+    jti: String,
+    minted: String,
+    expires: String,
+    in_use_until: String,
+    revoked: Option<String>,
+}
+
+/// Most links the page lists (newest first), over all files.
+const MAX_LINKS_SHOWN: i64 = 500;
 
 #[derive(Template)]
 #[template(path = "files.html")]
@@ -37,12 +53,26 @@ async fn render(
     notice: Option<&'static str>,
     error: Option<String>,
 ) -> Result<HttpResponse, PageError> {
+    let grant_max_age = state.revocations.retention.grant_max_age;
+    let since = shared::time::now_secs() - grant_max_age;
+    let mut links =
+        db::links::for_user(&state.pool, &user.user_id, None, since, MAX_LINKS_SHOWN).await?;
     let files = db::files::for_user(&state.pool, &user.user_id)
         .await?
         .into_iter()
         .map(|f| FileView {
             size: time_fmt::size(f.size),
             created: time_fmt::readable(f.created_at),
+            links: links
+                .extract_if(.., |l| l.file_id == f.id)
+                .map(|l| LinkView {
+                    minted: time_fmt::readable(l.minted_at),
+                    expires: time_fmt::readable(l.expires_at),
+                    in_use_until: time_fmt::readable(l.expires_at + grant_max_age),
+                    revoked: l.revoked_at.map(time_fmt::readable),
+                    jti: l.jti,
+                })
+                .collect(),
             id: f.id,
             name: f.name,
         })
@@ -105,4 +135,14 @@ pub async fn delete(
 ) -> Result<HttpResponse, PageError> {
     files::delete(&state, &user, &id).await?;
     Ok(see_other("/?notice=deleted"))
+}
+
+/// "Revoke this link": the person's own links only (another's is not found).
+pub async fn revoke_link(
+    state: web::Data<AppState>,
+    FormUser(user): FormUser,
+    jti: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    events::revoke_link(&state, &user, &jti).await?;
+    Ok(see_other("/?notice=link-revoked"))
 }

@@ -69,7 +69,10 @@ pub async fn submit(
     match log_in(&state, &client, &form.username, form.password).await {
         Ok(user) => start_session(&req, &client, &state, &user.user_id, "/").await,
         Err(
-            error @ (AppError::BadCredentials | AppError::TooManyRequests { .. } | AppError::Busy),
+            error @ (AppError::BadCredentials
+            | AppError::Disabled
+            | AppError::TooManyRequests { .. }
+            | AppError::Busy),
         ) => {
             let page = LoginPage {
                 username: shown_name,

@@ -35,6 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/files", web::post().to(files::upload))
     .route("/files/{id}/download", web::post().to(files::download))
     .route("/files/{id}/delete", web::post().to(files::delete))
+    .route("/links/{jti}/revoke", web::post().to(files::revoke_link))
     .route("/sessions", crate::routes::get().to(sessions::show))
     .route(
         "/sessions/revoke-others",
@@ -135,6 +136,7 @@ impl Notice {
         Some(match self.notice.as_deref()? {
             "uploaded" => "File uploaded.",
             "deleted" => "File deleted.",
+            "link-revoked" => "That link was revoked: it no longer downloads.",
             "revoked" => "That device was signed out.",
             "others" => "Every other device was signed out.",
             "signed-out" => "You are signed out.",

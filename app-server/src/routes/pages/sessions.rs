@@ -2,7 +2,7 @@
 
 use super::extract::{FormUser, PageUser};
 use super::{Notice, PageError, html, see_other, signed_out};
-use crate::error::AppError;
+use crate::revocation::events;
 use crate::state::AppState;
 use crate::{db, time_fmt};
 use actix_web::http::StatusCode;
@@ -61,9 +61,7 @@ pub async fn revoke(
     FormUser(user): FormUser,
     id: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    if !db::sessions::delete(&state.pool, &user.user_id, &id).await? {
-        return Err(AppError::NotFound.into());
-    }
+    events::end_session(&state, &user, &id).await?;
     if *id == user.session_id {
         return signed_out(&state);
     }
@@ -74,7 +72,7 @@ pub async fn revoke_others(
     state: web::Data<AppState>,
     FormUser(user): FormUser,
 ) -> Result<HttpResponse, PageError> {
-    db::sessions::delete_others(&state.pool, &user.user_id, &user.session_id).await?;
+    events::end_other_sessions(&state, &user).await?;
     Ok(see_other("/sessions?notice=others"))
 }
 
