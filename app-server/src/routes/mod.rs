@@ -1,4 +1,4 @@
-//! Every route: the JSON API, the HTML pages, the JWKS and the stylesheet.
+//! Every route: the JSON API, the HTML pages, the JWKS, the stylesheet and the upload script.
 
 pub mod api;
 pub mod pages;
@@ -14,6 +14,7 @@ pub fn get() -> Route {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/.well-known/jwks.json", get().to(well_known::jwks))
         .route("/static/app.css", get().to(well_known::stylesheet))
+        .route("/static/upload.js", get().to(well_known::upload_script))
         .route("/healthz", get().to(well_known::healthz));
     api::configure(cfg);
     pages::configure(cfg);
