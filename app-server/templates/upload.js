@@ -42,6 +42,7 @@
 
   function finish() {
     current = null;
+    status.textContent = "";
     setBusy(false);
   }
 
@@ -98,10 +99,7 @@
       finish();
       showError("The upload failed: the connection to the server was lost. Please try again.");
     });
-    xhr.addEventListener("abort", function () {
-      finish();
-      status.textContent = "";
-    });
+    xhr.addEventListener("abort", finish);
 
     xhr.open(form.method, form.action);
     xhr.responseType = "document";

@@ -90,11 +90,20 @@ async fn chromedriver_command(browser: &Client, port: u16, path: &str, body: Val
 /// Caps what the page can send at `bytes_per_second` (DevTools network emulation), so a test
 /// on loopback can watch an upload in flight; `None` lifts the cap.
 pub async fn throttle_uploads(browser: &Client, port: u16, bytes_per_second: Option<u64>) {
+    emulate_network(browser, port, false, bytes_per_second).await;
+}
+
+/// Cuts the page off the network, as a dropped Wi-Fi would (requests in flight fail).
+pub async fn go_offline(browser: &Client, port: u16) {
+    emulate_network(browser, port, true, None).await;
+}
+
+async fn emulate_network(browser: &Client, port: u16, offline: bool, upload: Option<u64>) {
     let conditions = json!({"network_conditions": {
-        "offline": false,
+        "offline": offline,
         "latency": 0,
         "download_throughput": -1,
-        "upload_throughput": bytes_per_second.map_or(-1, |b| b as i64),
+        "upload_throughput": upload.map_or(-1, |b| b as i64),
     }});
     chromedriver_command(browser, port, "chromium/network_conditions", conditions).await;
 }
