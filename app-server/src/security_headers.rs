@@ -7,10 +7,11 @@ use actix_web::middleware::DefaultHeaders;
 /// `form-action` applies to redirect targets too, so without it Chromium blocks the download.
 pub fn middleware(download_origin: &str) -> DefaultHeaders {
     let csp = format!(
-        // No scripts at all; styles only from our own stylesheet; forms only to us and the
+        // Scripts only from our own files (no inline, no eval) and talking only to us (the
+        // upload progress XHR); styles only from our own stylesheet; forms only to us and the
         // download server; never framed (clickjacking); no <base> tricks.
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' {download_origin}; \
-         frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; \
+         form-action 'self' {download_origin}; frame-ancestors 'none'; base-uri 'none'"
     );
     let header = |name: &'static str, value: &str| {
         (
@@ -27,6 +28,6 @@ pub fn middleware(download_origin: &str) -> DefaultHeaders {
         // Not `no-referrer`: Chromium then sends `Origin: null` on our own form POSTs.
         .add(header("referrer-policy", "same-origin"))
         .add(header("cross-origin-opener-policy", "same-origin"))
-        // Pages and API answers are per person; only the stylesheet and JWKS say otherwise.
+        // Pages and API answers are per person; only the stylesheet, the script and JWKS say otherwise.
         .add(header("cache-control", "no-store"))
 }

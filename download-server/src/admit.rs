@@ -8,8 +8,8 @@
 use crate::problem::{DownloadError, Gone};
 use crate::range::{self, RangeRequest, Validators};
 use crate::replay::{Joined, Lease, Peeked, Refusal, StreamRequest};
-use crate::revocation::Refused;
 use crate::response_headers::quoted_etag;
+use crate::revocation::Refused;
 use crate::serve::DownloadState;
 use crate::store::storage_error;
 use crate::verify::{Verified, VerifyError};
@@ -127,10 +127,12 @@ pub(crate) async fn admit(
         }));
     }
     if let Some(revocations) = &state.revocations {
-        revocations.check(&claims, now).map_err(|refused| match refused {
-            Refused::Stale => DownloadError::RevocationUnavailable,
-            Refused::Revoked(_) | Refused::OutOfWindow => gone(Gone::Revoked),
-        })?;
+        revocations
+            .check(&claims, now)
+            .map_err(|refused| match refused {
+                Refused::Stale => DownloadError::RevocationUnavailable,
+                Refused::Revoked(_) | Refused::OutOfWindow => gone(Gone::Revoked),
+            })?;
     }
     if !ask.head && ask.speculative {
         return Err(DownloadError::Prefetch);

@@ -196,9 +196,10 @@ impl Config {
     /// Where revocations come from, when configured.
     pub fn revocation_options(&self) -> Option<crate::revocation::RevocationOptions> {
         let feed = self.revocations.clone()?;
-        let keys = self.revocation_keys.clone().unwrap_or_else(|| {
-            format!("{}/jwks.json", feed.as_str().trim_end_matches('/'))
-        });
+        let keys = self
+            .revocation_keys
+            .clone()
+            .unwrap_or_else(|| format!("{}/jwks.json", feed.as_str().trim_end_matches('/')));
         Some(crate::revocation::RevocationOptions {
             feed,
             keys,

@@ -1,4 +1,5 @@
-//! Every route: the JSON API, the HTML pages, the JWKS, the revocation feed and the stylesheet.
+//! Every route: the JSON API, the HTML pages, the JWKS, the revocation feed, the stylesheet
+//! and the upload script.
 
 pub mod api;
 pub mod pages;
@@ -20,6 +21,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             get().to(revocations::jwks),
         )
         .route("/static/app.css", get().to(well_known::stylesheet))
+        .route("/static/upload.js", get().to(well_known::upload_script))
         .route("/healthz", get().to(well_known::healthz));
     api::configure(cfg);
     pages::configure(cfg);

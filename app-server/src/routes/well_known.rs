@@ -1,4 +1,4 @@
-//! Fixed resources: the public JWKS, the stylesheet, the health check.
+//! Fixed resources: the public JWKS, the stylesheet, the upload script, the health check.
 
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
@@ -17,6 +17,14 @@ pub async fn stylesheet() -> HttpResponse {
         .content_type("text/css; charset=utf-8")
         .insert_header(("cache-control", "public, max-age=3600"))
         .body(include_str!("../../templates/app.css"))
+}
+
+/// The files page's upload progress (the plain form works without it).
+pub async fn upload_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header(("cache-control", "public, max-age=3600"))
+        .body(include_str!("../../templates/upload.js"))
 }
 
 pub async fn healthz() -> HttpResponse {

@@ -5,8 +5,8 @@
 use super::{RevocationOptions, Revocations};
 use crate::jwks::KeyStore;
 use crate::verify::{VerifyError, json_object_text, verified_payload};
-use shared::revocation::{MAX_REVOCATIONS_LEN, REVOCATIONS_AUD, REVOCATIONS_TYP};
 use shared::RevocationState;
+use shared::revocation::{MAX_REVOCATIONS_LEN, REVOCATIONS_AUD, REVOCATIONS_TYP};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -45,7 +45,9 @@ pub(super) async fn spawn(
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         loop {
             tick.tick().await;
-            let Some(revocations) = weak.upgrade() else { return };
+            let Some(revocations) = weak.upgrade() else {
+                return;
+            };
             revocations.tick(shared::time::now_secs());
         }
     });
@@ -208,7 +210,9 @@ mod tests {
         key.public_jwks().write_atomically(&path).unwrap();
         let spec = path.to_str().unwrap().to_owned();
         let options = RevocationOptions {
-            feed: "http://127.0.0.1:9/.well-known/dl-revocations".parse().unwrap(),
+            feed: "http://127.0.0.1:9/.well-known/dl-revocations"
+                .parse()
+                .unwrap(),
             keys: spec.clone(),
             issuer: "https://a.example".into(),
             max_age: 30,
@@ -233,35 +237,54 @@ mod tests {
             Err(FeedError::UnknownKid)
         ));
         for (what, jws) in [
-            ("a download token's typ", sign(&key, shared::TOKEN_TYP, &good)),
+            (
+                "a download token's typ",
+                sign(&key, shared::TOKEN_TYP, &good),
+            ),
             ("no typ", sign(&key, "JWT", &good)),
             (
                 "another audience",
-                sign(&key, REVOCATIONS_TYP, &RevocationState {
-                    aud: shared::DEFAULT_AUDIENCE.into(),
-                    ..good.clone()
-                }),
+                sign(
+                    &key,
+                    REVOCATIONS_TYP,
+                    &RevocationState {
+                        aud: shared::DEFAULT_AUDIENCE.into(),
+                        ..good.clone()
+                    },
+                ),
             ),
             (
                 "another issuer",
-                sign(&key, REVOCATIONS_TYP, &RevocationState {
-                    iss: "https://evil.example".into(),
-                    ..good.clone()
-                }),
+                sign(
+                    &key,
+                    REVOCATIONS_TYP,
+                    &RevocationState {
+                        iss: "https://evil.example".into(),
+                        ..good.clone()
+                    },
+                ),
             ),
             (
                 "signed in the future",
-                sign(&key, REVOCATIONS_TYP, &RevocationState {
-                    iat: good.iat + 120,
-                    ..good.clone()
-                }),
+                sign(
+                    &key,
+                    REVOCATIONS_TYP,
+                    &RevocationState {
+                        iat: good.iat + 120,
+                        ..good.clone()
+                    },
+                ),
             ),
             (
                 "no retention",
-                sign(&key, REVOCATIONS_TYP, &RevocationState {
-                    retain: 0,
-                    ..good.clone()
-                }),
+                sign(
+                    &key,
+                    REVOCATIONS_TYP,
+                    &RevocationState {
+                        retain: 0,
+                        ..good.clone()
+                    },
+                ),
             ),
         ] {
             assert!(

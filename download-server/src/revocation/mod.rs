@@ -84,7 +84,10 @@ impl Revocations {
 
     /// Whether a verified state is held and recent enough to serve by (`/readyz`).
     pub fn fresh(&self, now: i64) -> bool {
-        self.held.load().as_deref().is_some_and(|s| self.is_fresh(s, now))
+        self.held
+            .load()
+            .as_deref()
+            .is_some_and(|s| self.is_fresh(s, now))
     }
 
     fn is_fresh(&self, state: &RevocationState, now: i64) -> bool {

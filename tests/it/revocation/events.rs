@@ -43,7 +43,10 @@ async fn revokes(
         .unwrap();
     assert_eq!(resume.status(), 403, "{what}: resume after the event");
     let problem: Value = resume.json().await.unwrap();
-    assert!(problem["type"].as_str().unwrap().ends_with(":revoked"), "{problem}");
+    assert!(
+        problem["type"].as_str().unwrap().ends_with(":revoked"),
+        "{problem}"
+    );
     assert_eq!(fixture.head_status(0, &downloading).await, 410);
     println!(
         "revocation delay ({what}, {:?}): unused link refused by B0, B1 after {}; running \
@@ -82,8 +85,15 @@ async fn signing_out_one_device_revokes_the_links_it_minted(backend: Backend) {
         assert_eq!(laptop.revoke_session(&phone_id).await.status(), 204);
     })
     .await;
-    assert_eq!(fixture.fetch(0, &laptops_link).await, (200, BIG), "another device's link");
-    assert_eq!(fixture.fetch(0, &laptop.link_ok(&file).await).await, (200, BIG));
+    assert_eq!(
+        fixture.fetch(0, &laptops_link).await,
+        (200, BIG),
+        "another device's link"
+    );
+    assert_eq!(
+        fixture.fetch(0, &laptop.link_ok(&file).await).await,
+        (200, BIG)
+    );
 }
 
 async fn signing_out_all_other_devices_revokes_their_links_not_this_ones(backend: Backend) {
@@ -91,12 +101,25 @@ async fn signing_out_all_other_devices_revokes_their_links_not_this_ones(backend
     let (laptop, file) = fixture.user_with_file("alice").await;
     let phone = second_device(&fixture, "alice").await;
     let laptops_link = laptop.link_ok(&file).await;
-    revokes(&fixture, "sign out all other devices", &phone, &file, async {
-        assert_eq!(laptop.revoke_others().await.status(), 204);
-    })
+    revokes(
+        &fixture,
+        "sign out all other devices",
+        &phone,
+        &file,
+        async {
+            assert_eq!(laptop.revoke_others().await.status(), 204);
+        },
+    )
     .await;
-    assert_eq!(fixture.fetch(1, &laptops_link).await, (200, BIG), "this device's link");
-    assert_eq!(fixture.fetch(0, &laptop.link_ok(&file).await).await, (200, BIG));
+    assert_eq!(
+        fixture.fetch(1, &laptops_link).await,
+        (200, BIG),
+        "this device's link"
+    );
+    assert_eq!(
+        fixture.fetch(0, &laptop.link_ok(&file).await).await,
+        (200, BIG)
+    );
 }
 
 async fn signing_out_revokes_this_devices_links(backend: Backend) {
@@ -108,7 +131,11 @@ async fn signing_out_revokes_this_devices_links(backend: Backend) {
         assert_eq!(laptop.logout().await.status(), 204);
     })
     .await;
-    assert_eq!(fixture.fetch(0, &phones_link).await, (200, BIG), "another device's link");
+    assert_eq!(
+        fixture.fetch(0, &phones_link).await,
+        (200, BIG),
+        "another device's link"
+    );
 }
 
 async fn a_password_change_revokes_every_link_of_the_account(backend: Backend) {
@@ -125,9 +152,21 @@ async fn a_password_change_revokes_every_link_of_the_account(backend: Backend) {
         assert_eq!(changed.status(), 204);
     })
     .await;
-    assert_eq!(fixture.head_status(0, &laptops_link).await, 410, "this device's old link too");
-    assert_eq!(fixture.fetch(0, &laptop.link_ok(&file).await).await, (200, BIG), "a new link");
-    assert_eq!(fixture.fetch(1, &bobs_link).await, (200, BIG), "another account");
+    assert_eq!(
+        fixture.head_status(0, &laptops_link).await,
+        410,
+        "this device's old link too"
+    );
+    assert_eq!(
+        fixture.fetch(0, &laptop.link_ok(&file).await).await,
+        (200, BIG),
+        "a new link"
+    );
+    assert_eq!(
+        fixture.fetch(1, &bobs_link).await,
+        (200, BIG),
+        "another account"
+    );
 }
 
 async fn deleting_a_file_revokes_its_links(backend: Backend) {
@@ -139,7 +178,11 @@ async fn deleting_a_file_revokes_its_links(backend: Backend) {
         assert_eq!(laptop.delete_file(&file).await.status(), 204);
     })
     .await;
-    assert_eq!(fixture.fetch(0, &others_link).await, (200, 12), "another file's link");
+    assert_eq!(
+        fixture.fetch(0, &others_link).await,
+        (200, 12),
+        "another file's link"
+    );
 }
 
 macro_rules! on_both_backends {

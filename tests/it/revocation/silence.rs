@@ -47,7 +47,10 @@ async fn a_silent_app_server_stops_downloads_until_it_answers_again(backend: Bac
                 since.elapsed().as_millis()
             );
             let (received, cut) = running.finish().await;
-            assert!(cut && received < BIG, "the running download went on: {received} bytes");
+            assert!(
+                cut && received < BIG,
+                "the running download went on: {received} bytes"
+            );
 
             let refused = b[0].get_path(&path).await;
             assert_eq!(refused.status(), 503);
@@ -77,7 +80,11 @@ async fn a_silent_app_server_stops_downloads_until_it_answers_again(backend: Bac
         backend,
         _redis,
     };
-    assert_eq!(back.fetch(0, &unused).await, (200, BIG), "the unused link works again");
+    assert_eq!(
+        back.fetch(0, &unused).await,
+        (200, BIG),
+        "the unused link works again"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
