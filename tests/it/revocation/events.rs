@@ -185,6 +185,76 @@ async fn deleting_a_file_revokes_its_links(backend: Backend) {
     );
 }
 
+async fn disabling_an_account_revokes_every_link_of_it(backend: Backend) {
+    let fixture = Fixture::spawn(backend).await;
+    let (laptop, file) = fixture.user_with_file("alice").await;
+    let (bob, bobs_file) = fixture.user_with_file("bob").await;
+    let bobs_link = bob.link_ok(&bobs_file).await;
+    // What `app-server user disable alice` runs, on the same database: the running app server
+    // learns of it from the database, as it would from another process.
+    let config = fixture.app.config.clone();
+    revokes(&fixture, "account disabled", &laptop, &file, async {
+        app_server::cli::disable_user(&config, "alice")
+            .await
+            .expect("alice is disabled");
+    })
+    .await;
+    assert_eq!(laptop.me().await.status(), 401, "signed out");
+    let again = fixture.app.device();
+    assert_ne!(again.login("alice", "alice-password").await.status(), 200);
+    assert_eq!(fixture.fetch(0, &bobs_link).await, (200, BIG), "another account");
+}
+
+/// The jti of a link: the token's payload, read without verifying (the test minted it).
+fn jti_of(link: &str) -> String {
+    use base64::Engine;
+    let token = link.split_once("/d/").unwrap().1.split('/').next().unwrap();
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    claims["jti"].as_str().unwrap().to_owned()
+}
+
+async fn revoking_one_link_stops_that_link_alone(backend: Backend) {
+    let fixture = Fixture::spawn(backend).await;
+    let (laptop, file) = fixture.user_with_file("alice").await;
+    let other = laptop.link_ok(&file).await;
+    let link = laptop.link_ok(&file).await;
+    assert_eq!(fixture.head_status(0, &link).await, 200);
+    let running = Running::start(&fixture, &link).await;
+    let revoke = laptop
+        .client
+        .post(laptop.url(&format!("/api/links/{}/revoke", jti_of(&link))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoke.status(), 204);
+    let since = Instant::now();
+    let delays = refused_everywhere(&fixture, &link, 410, since).await;
+    let (received, cut) = running.finish().await;
+    assert!(cut && received < BIG, "the running download went on: {received} bytes");
+    println!(
+        "revocation delay (revoke this link, {backend:?}): refused by B0, B1 after {}; running \
+         download cut after {} ms",
+        millis(&delays),
+        since.elapsed().as_millis()
+    );
+    assert_eq!(fixture.fetch(0, &other).await, (200, BIG), "another link to the file");
+
+    let bob = fixture.app.signed_in("bob").await;
+    let not_bobs = bob
+        .client
+        .post(bob.url(&format!("/api/links/{}/revoke", jti_of(&other))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_bobs.status(), 404, "another person's link");
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),+ $(,)?) => {
         mod memory {
@@ -212,4 +282,6 @@ on_both_backends!(
     signing_out_revokes_this_devices_links,
     a_password_change_revokes_every_link_of_the_account,
     deleting_a_file_revokes_its_links,
+    disabling_an_account_revokes_every_link_of_it,
+    revoking_one_link_stops_that_link_alone,
 );

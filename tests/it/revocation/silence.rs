@@ -64,10 +64,12 @@ async fn a_silent_app_server_stops_downloads_until_it_answers_again(backend: Bac
                 "{problem}"
             );
 
-            // A download server started while the app server is down serves nothing.
+            // A download server started while the app server is down serves nothing, not even a
+            // token signed after it started (on memory, older ones are before its epoch).
             let fresh = DownloadServer::start(files.clone(), config.clone()).await;
             fresh.wait_ready(503).await;
-            assert_eq!(fresh.get_path(&path).await.status(), 503);
+            fresh.put_file("late.txt", b"late");
+            assert_eq!(fresh.get(&fresh.mint("late.txt")).await.status(), 503);
         })
         .await;
 
