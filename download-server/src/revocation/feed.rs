@@ -16,6 +16,8 @@ use std::time::Duration;
 const MAX_WAIT_SECS: i64 = 20;
 /// Pause after a failed poll.
 const RETRY: Duration = Duration::from_secs(1);
+/// How long after start a missing app server is expected rather than warned about.
+const STARTUP_GRACE: Duration = Duration::from_secs(10);
 
 /// Why an answer was not taken.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +63,7 @@ async fn poll(
     http: reqwest::Client,
 ) {
     let mut failing = false;
+    let started = std::time::Instant::now();
     loop {
         let Some(held) = revocations.upgrade().map(|r| r.held()) else {
             return;
@@ -101,11 +104,14 @@ async fn poll(
                 }
             }
             Err(error) => {
-                // One warning per outage, not one per retry.
-                if !failing {
+                // One warning per outage, not one per retry; none while the app server may
+                // still be starting beside this one (`local`, a deployment starting together).
+                if held.is_none() && started.elapsed() < STARTUP_GRACE {
+                    tracing::debug!(%error, "no revocation state yet; waiting for the app server");
+                } else if !failing {
                     tracing::warn!(%error, "could not get the revocation state; retrying");
+                    failing = true;
                 }
-                failing = true;
                 tokio::time::sleep(RETRY).await;
             }
         }
