@@ -41,7 +41,11 @@ pub async fn check(
 ) -> Result<Option<String>, AppError> {
     let user = db::users::by_name(pool, username).await?;
     let (id, stored, disabled) = match user {
-        Some(user) => (Some(user.id), Some(user.password_hash), user.disabled_at.is_some()),
+        Some(user) => (
+            Some(user.id),
+            Some(user.password_hash),
+            user.disabled_at.is_some(),
+        ),
         None => (None, None, false),
     };
     let password = password.clone();

@@ -152,8 +152,28 @@ mod tests {
     async fn ended_records_leave_the_state_and_the_sweep_never_lowers_seq() {
         let (_dir, pool) = sqlite().await;
         assert_eq!(live(&pool, 0).await.unwrap(), (0, vec![]));
-        record(&pool, Kind::Sid, "s1", 0, Stamp { now: 100, until: 200 }).await;
-        record(&pool, Kind::Sub, "u1", 2, Stamp { now: 150, until: 250 }).await;
+        record(
+            &pool,
+            Kind::Sid,
+            "s1",
+            0,
+            Stamp {
+                now: 100,
+                until: 200,
+            },
+        )
+        .await;
+        record(
+            &pool,
+            Kind::Sub,
+            "u1",
+            2,
+            Stamp {
+                now: 150,
+                until: 250,
+            },
+        )
+        .await;
         let sub = Record {
             kind: Kind::Sub,
             key: "u1".into(),
@@ -167,7 +187,17 @@ mod tests {
         assert_eq!(version(&pool).await.unwrap(), (2, 1));
         assert_eq!(live(&pool, 300).await.unwrap(), (2, vec![]));
         // ... and the next record is 3, never a reused number.
-        record(&pool, Kind::Jti, "j", 0, Stamp { now: 300, until: 400 }).await;
+        record(
+            &pool,
+            Kind::Jti,
+            "j",
+            0,
+            Stamp {
+                now: 300,
+                until: 400,
+            },
+        )
+        .await;
         assert_eq!(live(&pool, 300).await.unwrap().0, 3);
         assert_eq!(delete_ended(&pool, 300).await.unwrap(), 1);
         assert_eq!(version(&pool).await.unwrap(), (3, 1));

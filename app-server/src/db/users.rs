@@ -95,7 +95,11 @@ pub async fn change_password(
 /// Disables the account `username`: no sign-in, every session deleted, every link revoked (a
 /// new generation and its `sub` record), in one transaction. Returns its id, or `None` when
 /// there is no such account.
-pub async fn disable(pool: &Pool, username: &Username, stamp: Stamp) -> sqlx::Result<Option<String>> {
+pub async fn disable(
+    pool: &Pool,
+    username: &Username,
+    stamp: Stamp,
+) -> sqlx::Result<Option<String>> {
     on_pool!(pool, |p| {
         let mut tx = p.begin().await?;
         let row: Option<(String, i64)> = sqlx::query_as(

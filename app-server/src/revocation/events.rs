@@ -43,7 +43,9 @@ pub async fn end_other_sessions(state: &AppState, user: &CurrentUser) -> Result<
 /// "Revoke this link" (`jti`), for the person's own links only: another's is `NotFound`.
 /// Revoking a revoked link again changes nothing.
 pub async fn revoke_link(state: &AppState, user: &CurrentUser, jti: &str) -> Result<(), AppError> {
-    let jti = shared::Jti::parse(jti).map_err(|_| AppError::NotFound)?.to_string();
+    let jti = shared::Jti::parse(jti)
+        .map_err(|_| AppError::NotFound)?
+        .to_string();
     let stamp = state.revocations.retention.stamp();
     match db::links::revoke(&state.pool, &user.user_id, &jti, stamp).await? {
         Revoked::Now => {

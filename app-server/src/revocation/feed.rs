@@ -36,14 +36,20 @@ pub fn parse_query(query: &str) -> Result<FeedQuery, AppError> {
     }
     let digits = |name: &str, value: &str| {
         if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(AppError::bad(format!("{name} must be a non-negative integer.")));
+            return Err(AppError::bad(format!(
+                "{name} must be a non-negative integer."
+            )));
         }
         Ok(())
     };
     let after = match after {
         Some(value) => {
             digits("after", &value)?;
-            Some(value.parse::<i64>().map_err(|_| AppError::bad("after is too large."))?)
+            Some(
+                value
+                    .parse::<i64>()
+                    .map_err(|_| AppError::bad("after is too large."))?,
+            )
         }
         None => None,
     };
@@ -62,7 +68,12 @@ pub fn parse_query(query: &str) -> Result<FeedQuery, AppError> {
 }
 
 /// The whole current state at `now`.
-pub fn state(revocations: &Revocations, seq: i64, records: Vec<Record>, now: i64) -> RevocationState {
+pub fn state(
+    revocations: &Revocations,
+    seq: i64,
+    records: Vec<Record>,
+    now: i64,
+) -> RevocationState {
     let mut state = RevocationState {
         iss: revocations.issuer.clone(),
         aud: REVOCATIONS_AUD.to_owned(),
@@ -122,11 +133,24 @@ mod tests {
         assert_eq!(parsed("after=000&wait=007"), Some((Some(0), 7)));
         assert_eq!(parsed("wait=26"), Some((None, 25)));
         assert_eq!(parsed("wait=99999999999999999999999"), Some((None, 25)));
-        assert_eq!(parsed("after=9223372036854775807"), Some((Some(i64::MAX), 0)));
+        assert_eq!(
+            parsed("after=9223372036854775807"),
+            Some((Some(i64::MAX), 0))
+        );
         assert_eq!(parsed("other=x&after=1"), Some((Some(1), 0)));
         for bad in [
-            "after=", "after=-1", "after=+1", "after=1.5", "after=abc", "after=%20", "after=1&after=2",
-            "after=9223372036854775808", "wait=-1", "wait=", "wait=1s", "wait=1&wait=1",
+            "after=",
+            "after=-1",
+            "after=+1",
+            "after=1.5",
+            "after=abc",
+            "after=%20",
+            "after=1&after=2",
+            "after=9223372036854775808",
+            "wait=-1",
+            "wait=",
+            "wait=1s",
+            "wait=1&wait=1",
         ] {
             assert_eq!(parsed(bad), None, "{bad}");
         }

@@ -15,7 +15,8 @@ pub async fn state(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
     let revocations = &state.revocations;
     // Subscribed before reading: a revocation committed after the read wakes this request.
     let mut changes = revocations.changes.subscribe();
-    let (mut seq, mut records) = db::revocations::live(&state.pool, shared::time::now_secs()).await?;
+    let (mut seq, mut records) =
+        db::revocations::live(&state.pool, shared::time::now_secs()).await?;
     let up_to_date = query.after.is_some_and(|after| seq <= after);
     if up_to_date && !query.wait.is_zero() {
         if let Ok(_held) = revocations.long_polls.try_acquire() {

@@ -33,11 +33,22 @@ pub async fn for_file(
         .ok_or(AppError::NotFound)?;
     let grant_max_age = state.revocations.retention.grant_max_age;
     let since = shared::time::now_secs() - grant_max_age;
-    let links =
-        db::links::for_user(&state.pool, &user.user_id, Some(&file.id), since, MAX_LISTED).await?;
+    let links = db::links::for_user(
+        &state.pool,
+        &user.user_id,
+        Some(&file.id),
+        since,
+        MAX_LISTED,
+    )
+    .await?;
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
-        .json(links.iter().map(|l| link_json(l, grant_max_age)).collect::<Vec<_>>()))
+        .json(
+            links
+                .iter()
+                .map(|l| link_json(l, grant_max_age))
+                .collect::<Vec<_>>(),
+        ))
 }
 
 pub async fn revoke(

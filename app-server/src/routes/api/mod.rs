@@ -40,7 +40,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/files", web::post().to(files::upload))
             .route("/files/{id}", web::delete().to(files::delete))
             .route("/files/{id}/link", web::post().to(files::link))
-            .route("/files/{id}/links", crate::routes::get().to(links::for_file))
+            .route(
+                "/files/{id}/links",
+                crate::routes::get().to(links::for_file),
+            )
             .route("/links/{jti}/revoke", web::post().to(links::revoke))
             .route("/sessions", crate::routes::get().to(sessions::list))
             .route(
