@@ -73,18 +73,10 @@ impl RevocationState {
         if self.jti.contains(&claims.jti) {
             return Some(RevokedBy::Link);
         }
-        if claims
-            .sid
-            .as_ref()
-            .is_some_and(|sid| self.sid.contains(sid))
-        {
+        if claims.sid.as_ref().is_some_and(|sid| self.sid.contains(sid)) {
             return Some(RevokedBy::Session);
         }
-        if self
-            .sub
-            .get(&claims.sub)
-            .is_some_and(|&gen_| claims.sgen < gen_)
-        {
+        if self.sub.get(&claims.sub).is_some_and(|&gen_| claims.sgen < gen_) {
             return Some(RevokedBy::Subject);
         }
         if self
