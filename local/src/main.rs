@@ -48,9 +48,8 @@ async fn main() -> anyhow::Result<()> {
     dl_config.shutdown_grace = 10;
     dl_config.issuer = issuer;
     // Links can be taken back: the download server follows the app server's revocations.
-    dl_config.revocations = Some(
-        format!("http://{}/.well-known/dl-revocations", args.app_listen).parse()?,
-    );
+    dl_config.revocations =
+        Some(format!("http://{}/.well-known/dl-revocations", args.app_listen).parse()?);
     let download = download_server::Application::build(dl_config).await?;
     app_config.download_base = format!("http://{}", download.address()).parse()?;
     let app = app_server::Application::build(app_config).await?;

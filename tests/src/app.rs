@@ -367,6 +367,29 @@ impl AppClient {
         self.get("/.well-known/jwks.json").await
     }
 
+    /// `GET /.well-known/dl-revocations?{query}` (the signed revocation state).
+    pub async fn revocations(&self, query: &str) -> Response {
+        self.get(&format!("/.well-known/dl-revocations?{query}"))
+            .await
+    }
+
+    pub async fn revocation_jwks(&self) -> Response {
+        self.get("/.well-known/dl-revocations/jwks.json").await
+    }
+
+    /// `GET /api/files/{id}/links`: the file's links that may still be in use.
+    pub async fn file_links(&self, id: &str) -> Response {
+        self.get(&format!("/api/files/{id}/links")).await
+    }
+
+    pub async fn revoke_link(&self, jti: &str) -> Response {
+        self.client
+            .post(self.url(&format!("/api/links/{jti}/revoke")))
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// The session cookie this device holds for the app server, if any.
     pub fn session_cookie(&self) -> Option<String> {
         use reqwest::cookie::CookieStore;

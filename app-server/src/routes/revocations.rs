@@ -18,11 +18,12 @@ pub async fn state(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
     let (mut seq, mut records) =
         db::revocations::live(&state.pool, shared::time::now_secs()).await?;
     let up_to_date = query.after.is_some_and(|after| seq <= after);
-    if up_to_date && !query.wait.is_zero() {
-        if let Ok(_held) = revocations.long_polls.try_acquire() {
-            let _ = tokio::time::timeout(query.wait, changes.changed()).await;
-            (seq, records) = db::revocations::live(&state.pool, shared::time::now_secs()).await?;
-        }
+    if up_to_date
+        && !query.wait.is_zero()
+        && let Ok(_held) = revocations.long_polls.try_acquire()
+    {
+        let _ = tokio::time::timeout(query.wait, changes.changed()).await;
+        (seq, records) = db::revocations::live(&state.pool, shared::time::now_secs()).await?;
     }
     let document = feed::state(revocations, seq, records, shared::time::now_secs());
     let signed = feed::sign(revocations, &document).map_err(AppError::internal)?;

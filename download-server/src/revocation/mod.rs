@@ -111,14 +111,21 @@ impl Revocations {
         self.version.load(Ordering::Acquire)
     }
 
-    /// Takes a verified state if it is newer than the one held (a higher `seq`, or the same `seq`
-    /// signed later: a heartbeat); an older one is a rollback and is refused.
+    /// Takes a verified state if it is newer than the one held: a higher `seq`, or the same `seq`
+    /// signed later (a heartbeat) or in the same second with other records (on PostgreSQL a
+    /// record with a lower `seq` may commit after a higher one). A lower `seq` is a rollback and
+    /// is refused.
     fn accept(&self, state: RevocationState) -> Result<bool, String> {
-        if let Some((seq, iat)) = self.held() {
-            if state.seq < seq {
-                return Err(format!("seq {} is older than the {seq} held", state.seq));
+        if let Some(held) = self.held.load().as_deref() {
+            if state.seq < held.seq {
+                return Err(format!(
+                    "seq {} is older than the {} held",
+                    state.seq, held.seq
+                ));
             }
-            if state.seq == seq && state.iat <= iat {
+            if state.seq == held.seq
+                && (state.iat < held.iat || (state.iat == held.iat && state == *held))
+            {
                 return Ok(false);
             }
         }
@@ -233,7 +240,15 @@ mod tests {
         revoking.sid.insert("s1".into());
         assert_eq!(r.accept(revoking), Ok(true));
         assert!(r.accept(state(4, 200)).is_err(), "a rollback");
-        assert_eq!(r.accept(state(5, 100)), Ok(false), "the same state again");
+        assert_eq!(r.accept(state(5, 99)), Ok(false), "signed earlier");
+        let mut revoking_more = state(5, 100);
+        revoking_more.sid.extend(["s1".into(), "s2".into()]);
+        assert_eq!(
+            r.accept(revoking_more.clone()),
+            Ok(true),
+            "a late record, same second"
+        );
+        assert_eq!(r.accept(revoking_more), Ok(false), "the same state again");
         assert_eq!(
             r.check(&claims(100), 110),
             Err(Refused::Revoked(RevokedBy::Session))

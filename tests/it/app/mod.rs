@@ -9,6 +9,7 @@ mod pages;
 mod postgres;
 mod proxy;
 mod restart;
+mod revocation;
 mod security;
 mod sessions;
 mod shared_throttle;

@@ -247,6 +247,10 @@ async fn the_postgres_schema_matches_the_sqlite_one() {
         from_sqlite.contains("login_attempts primary key (key)"),
         "{from_sqlite:#?}"
     );
+    assert!(
+        from_sqlite.contains("dl_revocations.seq bigint not null"),
+        "{from_sqlite:#?}"
+    );
     assert_eq!(from_postgres, from_sqlite);
 }
 
@@ -272,7 +276,12 @@ async fn sqlite_schema(db: &sqlx::SqlitePool) -> Schema {
             // SQLite lets a TEXT PRIMARY KEY hold NULL (a historical quirk; the app never
             // writes one); PostgreSQL's primary keys are NOT NULL, so compare them as such.
             let not_null = if not_null || pk > 0 { " not null" } else { "" };
-            schema.insert(format!("{table}.{name} {}{not_null}", kind.to_lowercase()));
+            // SQLite's INTEGER PRIMARY KEY is the 64-bit rowid: PostgreSQL's BIGINT identity.
+            let kind = match kind.to_lowercase() {
+                integer if integer == "integer" && pk > 0 => "bigint".to_owned(),
+                other => other,
+            };
+            schema.insert(format!("{table}.{name} {kind}{not_null}"));
             if pk > 0 {
                 primary_key.push(name);
             }

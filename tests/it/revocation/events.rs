@@ -202,7 +202,11 @@ async fn disabling_an_account_revokes_every_link_of_it(backend: Backend) {
     assert_eq!(laptop.me().await.status(), 401, "signed out");
     let again = fixture.app.device();
     assert_ne!(again.login("alice", "alice-password").await.status(), 200);
-    assert_eq!(fixture.fetch(0, &bobs_link).await, (200, BIG), "another account");
+    assert_eq!(
+        fixture.fetch(0, &bobs_link).await,
+        (200, BIG),
+        "another account"
+    );
 }
 
 /// The jti of a link: the token's payload, read without verifying (the test minted it).
@@ -236,14 +240,21 @@ async fn revoking_one_link_stops_that_link_alone(backend: Backend) {
     let since = Instant::now();
     let delays = refused_everywhere(&fixture, &link, 410, since).await;
     let (received, cut) = running.finish().await;
-    assert!(cut && received < BIG, "the running download went on: {received} bytes");
+    assert!(
+        cut && received < BIG,
+        "the running download went on: {received} bytes"
+    );
     println!(
         "revocation delay (revoke this link, {backend:?}): refused by B0, B1 after {}; running \
          download cut after {} ms",
         millis(&delays),
         since.elapsed().as_millis()
     );
-    assert_eq!(fixture.fetch(0, &other).await, (200, BIG), "another link to the file");
+    assert_eq!(
+        fixture.fetch(0, &other).await,
+        (200, BIG),
+        "another link to the file"
+    );
 
     let bob = fixture.app.signed_in("bob").await;
     let not_bobs = bob
