@@ -2,9 +2,10 @@
 //! and with 10,000 records of each kind (an hour of a busy service's sign-outs, password changes,
 //! deletions and revoked links), for a token that none of them names.
 
-use criterion::{Criterion, black_box, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group, criterion_main};
 use download_server::revocation::Revocations;
 use shared::{Claims, Jti, ObjectPath, RevocationState};
+use std::hint::black_box;
 
 fn claims(now: i64) -> Claims {
     Claims {
@@ -46,7 +47,7 @@ fn check(c: &mut Criterion) {
     for records in [0, 10_000] {
         let revocations = Revocations::holding(state(records, now), 3600);
         group.bench_function(format!("{records}_records_each"), |b| {
-            b.iter(|| assert!(revocations.check(black_box(&token), black_box(now)).is_ok()))
+            b.iter(|| assert!(revocations.check(black_box(&token), black_box(now)).is_ok()));
         });
     }
     group.finish();

@@ -69,7 +69,11 @@ pub(crate) fn leased(leased: Leased, inner: ByteStream, metrics: Arc<Metrics>) -
                     Err(error) => return Some((Err(error), state)),
                 },
             };
-            if let Some(refused) = leased.revocation.as_mut().and_then(|w| w.stop()) {
+            if let Some(refused) = leased
+                .revocation
+                .as_mut()
+                .and_then(crate::revocation::Watch::stop)
+            {
                 tracing::info!(reason = ?refused, "a running download was stopped by revocation");
                 state.metrics.stopped_streams.inc();
                 leased.end = leased.pos;
