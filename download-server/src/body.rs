@@ -32,6 +32,14 @@ pub(crate) struct Leased {
     pub end: u64,
     /// With revocation on: the token, re-checked whenever the revocation state changes.
     pub revocation: Option<crate::revocation::Watch>,
+    /// The history event this stream becomes when it ends.
+    pub record: Option<Record>,
+}
+
+/// A stream's history event, completed with its end time and bytes sent when it ends.
+pub(crate) struct Record {
+    pub history: Arc<crate::history::History>,
+    pub event: crate::history::Event,
 }
 
 struct State {
@@ -130,6 +138,14 @@ impl Drop for Leased {
     fn drop(&mut self) {
         let (jti, exp, stream, written) = (self.jti, self.exp, self.stream, self.pos);
         let now = shared::time::now_secs();
+        if let Some(Record { history, mut event }) = self.record.take() {
+            let sent = written.saturating_sub(event.start.unwrap_or(written));
+            if sent > 0 {
+                event.at = now;
+                event.sent = Some(sent);
+                history.record(&event);
+            }
+        }
         if let ReplayStore::Memory(memory) = &*self.replay {
             memory.close(&jti, exp, stream, Sent::Upto(written), now);
             return;

@@ -10,6 +10,7 @@ pub mod config;
 mod forwarded;
 mod handoff;
 mod health;
+mod history;
 pub mod jwks;
 mod metrics;
 mod negotiate;

@@ -291,8 +291,9 @@ impl DownloadError {
             ),
             DownloadError::Unauthorized => p(
                 StatusCode::UNAUTHORIZED,
-                "Edge credential required",
-                "This endpoint needs one of the edge keys as a Bearer token.",
+                "Credential required",
+                "This endpoint needs a Bearer credential: one of the edge keys (/v1/redeem), or \
+                 a pull token signed by the app server (/v1/events).",
                 None,
             ),
             DownloadError::BadRequest(_) => p(

@@ -8,6 +8,7 @@ use crate::admit::{Admitted, Ask, Conditions, admit};
 use crate::body::{self, Leased};
 use crate::forwarded::Forwarded;
 use crate::handoff;
+use crate::history::{self, Client, Event};
 use crate::metrics::Metrics;
 use crate::negotiate::prefers_html;
 use crate::outcome::Outcome;
@@ -47,6 +48,8 @@ pub struct DownloadState {
     pub(crate) pending_reports: crate::pending_reports::PendingReports,
     /// `--revocations`: the app server's revocation state, when configured.
     pub revocations: Option<Arc<crate::revocation::Revocations>>,
+    /// The download events the app server pulls (`/v1/events`).
+    pub(crate) history: Arc<crate::history::History>,
 }
 
 impl DownloadState {
@@ -140,10 +143,48 @@ async fn serve(
         },
         verbatim_path: false,
     };
-    let admitted = admit(state, &ask, |claims| {
+    let client = || {
+        history::Client::new(
+            forwarded.client_ip(&state.trusted_proxies),
+            req.headers()
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok()),
+        )
+    };
+    let mut named: Option<(Jti, String, String)> = None;
+    let admitted = match admit(state, &ask, |claims| {
         req.extensions_mut().insert(LoggedJti(claims.jti));
+        named = Some((
+            claims.jti,
+            claims.sub.clone(),
+            claims.obj.as_str().to_owned(),
+        ));
     })
-    .await?;
+    .await
+    {
+        Ok(admitted) => admitted,
+        Err(error) => {
+            if let (DownloadError::Gone { .. }, Some((jti, sub, obj))) = (&error, named) {
+                let Client { ip, ua } = client();
+                state.history.record(&Event {
+                    kind: "refused",
+                    at: shared::time::now_secs(),
+                    jti: jti.to_string(),
+                    sub,
+                    obj,
+                    size: None,
+                    started_at: None,
+                    start: None,
+                    sent: None,
+                    reason: Some(error.outcome().as_str()),
+                    status: Some(error.status().as_u16()),
+                    ip,
+                    ua,
+                });
+            }
+            return Err(error);
+        }
+    };
     if let Some(prefix) = handoff {
         let response = match handoff::respond(state, prefix, token, &admitted).await {
             Ok(response) => response,
@@ -187,7 +228,29 @@ async fn serve(
     };
     // From here on the stream is the grant's: dropping `leased` closes it, so a failure to open
     // the object gives back what this request took (a grant nothing was sent under is forgotten).
+    let record = named.map(|(jti, sub, obj)| {
+        let Client { ip, ua } = client();
+        body::Record {
+            history: Arc::clone(&state.history),
+            event: Event {
+                kind: "stream",
+                at: 0,
+                jti: jti.to_string(),
+                sub,
+                obj,
+                size: Some(probe.meta.size),
+                started_at: Some(shared::time::now_secs()),
+                start: Some(range.start),
+                sent: None,
+                reason: None,
+                status: None,
+                ip,
+                ua,
+            },
+        }
+    });
     let leased = Leased {
+        record,
         replay: Arc::clone(&state.replay),
         jti: claims.jti,
         exp: claims.exp,

@@ -42,6 +42,7 @@ impl Application {
             ReplayStore::open(&config.replay_options()).context("opening the replay store")?,
         );
         replay.spawn_maintenance();
+        let replay_for_history = Arc::clone(&replay);
         let store = store::open(&config.store)
             .with_context(|| format!("opening the object store {}", config.store))?;
         if let Some(prefix) = &config.accel_redirect {
@@ -75,6 +76,7 @@ impl Application {
             edge_keys,
             presign_ttl: Duration::from_secs(u64::from(config.presign_ttl.max(1))),
             pending_reports: PendingReports::new(Duration::from_secs(u64::from(config.grant_idle))),
+            history: Arc::new(crate::history::History::for_store(&replay_for_history)),
             revocations,
         });
 
@@ -93,6 +95,7 @@ impl Application {
                 .route("/v1/authorize", web::get().to(authorize::authorize))
                 .route("/v1/authorize", web::head().to(authorize::authorize))
                 .route("/v1/handoff/report", web::post().to(handoff::report))
+                .route("/v1/events", web::get().to(crate::history::events))
                 .service(
                     web::resource("/v1/redeem")
                         .app_data(web::PayloadConfig::new(16 * 1024))

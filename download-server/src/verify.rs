@@ -126,6 +126,11 @@ impl Verifier {
         self.leeway
     }
 
+    /// The `iss` tokens (and the app server's pull tokens) must carry.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
     /// The live key set.
     pub fn keys(&self) -> &KeyStore {
         &self.keys

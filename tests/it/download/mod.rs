@@ -7,6 +7,7 @@ mod forwarding;
 mod grant_rules;
 mod grants;
 mod happy_path;
+mod history;
 mod keys;
 mod object_stores;
 mod ranges;

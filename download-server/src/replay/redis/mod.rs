@@ -250,6 +250,71 @@ impl RedisReplayStore {
         });
     }
 
+    /// Appends a download event to the stream every instance shares (`history`), trimmed to
+    /// about `history::MAX_EVENTS`.
+    pub async fn append_event(&self, json: &str) -> Result<(), ReplayUnavailable> {
+        let key = format!("{}events", self.prefix);
+        let _: String = self
+            .connections
+            .bounded(|mut conn| {
+                let (key, json) = (&key, json);
+                async move {
+                    redis::cmd("XADD")
+                        .arg(key)
+                        .arg("MAXLEN")
+                        .arg("~")
+                        .arg(crate::history::MAX_EVENTS)
+                        .arg("*")
+                        .arg("e")
+                        .arg(json)
+                        .query_async(&mut conn)
+                        .await
+                }
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Up to `limit` events after the stream id `after` (from the oldest when `None`), and the
+    /// id of the oldest event the stream still holds.
+    pub async fn events_after(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<(String, String)>, Option<String>), ReplayUnavailable> {
+        let key = format!("{}events", self.prefix);
+        let start = after.map_or_else(|| "-".to_owned(), |id| format!("({id}"));
+        let mut pipe = redis::pipe();
+        pipe.cmd("XRANGE")
+            .arg(&key)
+            .arg("-")
+            .arg("+")
+            .arg("COUNT")
+            .arg(1);
+        pipe.cmd("XRANGE")
+            .arg(&key)
+            .arg(&start)
+            .arg("+")
+            .arg("COUNT")
+            .arg(limit);
+        type Entries = Vec<(String, Vec<String>)>;
+        let (oldest, entries): (Entries, Entries) = self
+            .connections
+            .bounded(|mut conn| {
+                let pipe = &pipe;
+                async move { pipe.query_async(&mut conn).await }
+            })
+            .await?;
+        let events = entries
+            .into_iter()
+            .filter_map(|(id, fields)| {
+                let json = fields.chunks(2).find(|f| f[0] == "e")?.get(1)?.clone();
+                Some((id, json))
+            })
+            .collect();
+        Ok((events, oldest.into_iter().next().map(|(id, _)| id)))
+    }
+
     /// The epoch Redis last reported. Unknown until the first answer: fail closed until then.
     pub fn epoch(&self) -> Result<i64, ReplayUnavailable> {
         match self.epoch.load(Ordering::Relaxed) {
