@@ -3,6 +3,7 @@
 mod accounts;
 mod browser;
 mod files;
+mod history;
 mod hardening;
 mod overload;
 mod pages;
