@@ -581,7 +581,10 @@ async fn a_browser_download_shows_on_the_files_page_as_completed_with_the_browse
         let saved = downloads.join("history.bin");
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while !std::fs::read(&saved).is_ok_and(|got| got == bytes) {
-            assert!(std::time::Instant::now() < deadline, "the file never landed");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the file never landed"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
 
