@@ -3,8 +3,8 @@
 mod accounts;
 mod browser;
 mod files;
-mod history;
 mod hardening;
+mod history;
 mod overload;
 mod pages;
 mod postgres;
