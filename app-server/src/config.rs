@@ -63,6 +63,11 @@ pub struct Config {
     #[arg(long, env = "APP_DOWNLOAD_BASE", default_value = default::DOWNLOAD_BASE)]
     pub download_base: Url,
 
+    /// The download server's event feed, e.g. `http://127.0.0.1:8081/v1/events`: followed to
+    /// record each file's download history (docs/history.md). Default: none, no history.
+    #[arg(long, env = "APP_DOWNLOAD_EVENTS")]
+    pub download_events: Option<Url>,
+
     /// The URL people use to reach this server (default: `http://<listen address>`). With https
     /// the session cookie is `Secure` and named `__Host-session`.
     #[arg(long, env = "APP_PUBLIC_URL")]
@@ -152,6 +157,7 @@ impl Config {
             revocation_key: None,
             revocation_grant_max_age: default::REVOCATION_GRANT_MAX_AGE,
             download_base,
+            download_events: None,
             public_url: None,
             issuer: shared::DEFAULT_ISSUER.to_owned(),
             audience: shared::DEFAULT_AUDIENCE.to_owned(),

@@ -15,6 +15,7 @@ pub mod db;
 pub mod domain;
 mod error;
 mod files;
+mod history;
 mod keys;
 mod revocation;
 mod routes;

@@ -1,5 +1,7 @@
 //! Builds the server: opens the database (migrating it), the object store, the key ring and the
-//! revocation key, starts the revocation poller and the sweeper, binds the listener (port 0 allowed) and returns a handle that knows its real address.
+//! revocation key, starts the revocation poller, the history puller (with `--download-events`)
+//! and the sweeper, binds the listener (port 0 allowed) and returns a handle that knows its real
+//! address.
 
 use crate::auth::hash_limit::HashLimit;
 use crate::auth::session::SessionPolicy;
@@ -8,7 +10,7 @@ use crate::config::Config;
 use crate::keys::KeyRing;
 use crate::revocation::{self, Retention, Revocations};
 use crate::state::AppState;
-use crate::{access_log, csrf, db, routes, security_headers, storage};
+use crate::{access_log, csrf, db, history, routes, security_headers, storage};
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
@@ -93,6 +95,12 @@ impl Application {
         });
         spawn_sweeper(pool, retention);
         revocation::notify::spawn_poller(std::sync::Arc::downgrade(&state.clone().into_inner()));
+        if let Some(source) = &config.download_events {
+            history::puller::spawn(
+                std::sync::Arc::downgrade(&state.clone().into_inner()),
+                source.clone(),
+            );
+        }
 
         let mut server = HttpServer::new(move || {
             App::new()
@@ -150,7 +158,7 @@ impl Application {
 /// Expired sessions are refused on read anyway and ended throttle windows restart on their next
 /// attempt, and revocation records and links past their retention are left out of every answer;
 /// this only keeps the tables small (the throttle's grows with every name and network tried).
-/// Each app server sweeps; on a shared database the deletes simply overlap.
+/// Download events are kept 90 days (`history::KEEP_SECS`), then deleted. Each app server sweeps; on a shared database the deletes simply overlap.
 fn spawn_sweeper(pool: db::Pool, retention: Retention) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(3600));
@@ -168,6 +176,9 @@ fn spawn_sweeper(pool: db::Pool, retention: Retention) {
             }
             if let Err(error) = db::links::delete_ended(&pool, now - retention.retain).await {
                 tracing::warn!(%error, "could not sweep ended links");
+            }
+            if let Err(error) = db::history::delete_older(&pool, now - history::KEEP_SECS).await {
+                tracing::warn!(%error, "could not sweep old download events");
             }
         }
     });

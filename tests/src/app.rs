@@ -48,6 +48,10 @@ impl AppServer {
         dl_config.audience = config.audience.clone();
         let download = DownloadServer::start(files, dl_config).await;
         config.download_base = download.base.parse().unwrap();
+        // History on: the app server follows its own download server's event feed.
+        config
+            .download_events
+            .get_or_insert_with(|| format!("{}/v1/events", download.base).parse().unwrap());
         Self::start(config, download).await
     }
 
@@ -132,6 +136,11 @@ impl AppServer {
             .send()
             .await
             .unwrap()
+    }
+
+    /// `(rows, distinct event ids)` in the app server's `download_events` table.
+    pub async fn download_event_rows(&self) -> (i64, i64) {
+        download_event_rows(&self.config.database_url()).await
     }
 
     pub fn data_dir(&self) -> &std::path::Path {
@@ -382,6 +391,30 @@ impl AppClient {
         self.get(&format!("/api/files/{id}/links")).await
     }
 
+    /// `GET /api/files/{id}/downloads`: the file's download history.
+    pub async fn file_downloads(&self, id: &str) -> Response {
+        self.get(&format!("/api/files/{id}/downloads")).await
+    }
+
+    /// The file's download history once `done` holds for it, polling for at most 10 s (the
+    /// puller has to fetch the download server's events first).
+    pub async fn file_downloads_once(&self, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let response = self.file_downloads(id).await;
+            assert_eq!(response.status(), 200);
+            let history: Value = response.json().await.unwrap();
+            if done(&history) {
+                return history;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the history did not catch up within 10 s: {history}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     pub async fn revoke_link(&self, jti: &str) -> Response {
         self.client
             .post(self.url(&format!("/api/links/{jti}/revoke")))
@@ -399,6 +432,15 @@ impl AppClient {
             .ok()?
             .split("; ")
             .find_map(|c| c.strip_prefix("session=").map(str::to_owned))
+    }
+}
+
+/// `(rows, distinct event ids)` in the `download_events` table of the database at `url`.
+pub async fn download_event_rows(url: &str) -> (i64, i64) {
+    const COUNT: &str = "SELECT COUNT(*), COUNT(DISTINCT id) FROM download_events";
+    match app_server::db::open(url).await.expect("the database opens") {
+        app_server::db::Pool::Sqlite(p) => sqlx::query_as(COUNT).fetch_one(&p).await.unwrap(),
+        app_server::db::Pool::Postgres(p) => sqlx::query_as(COUNT).fetch_one(&p).await.unwrap(),
     }
 }
 

@@ -36,6 +36,42 @@ impl ClientInfo {
     }
 }
 
+/// "Firefox on Linux" from a User-Agent string; (the sessions page puts the full
+/// string in a tooltip).
+pub fn describe_device(user_agent: &str) -> String {
+    let ua = user_agent;
+    let browser = [
+        ("Edg/", "Edge"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+        ("reqwest", "a program"),
+    ]
+    .iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| *name);
+    let system = [
+        ("Android", "Android"),
+        ("iPhone", "iPhone"),
+        ("iPad", "iPad"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("CrOS", "ChromeOS"),
+        ("Linux", "Linux"),
+    ]
+    .iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| *name);
+    match (browser, system) {
+        (Some(b), Some(s)) => format!("{b} on {s}"),
+        (Some(b), None) => b.to_owned(),
+        (None, Some(s)) => format!("A browser on {s}"),
+        (None, None) if ua.is_empty() => "Unknown device".to_owned(),
+        (None, None) => ua.chars().take(40).collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::ClientInfo;
@@ -56,5 +92,13 @@ mod tests {
         let client = ClientInfo::new(&TrustedProxies::default(), peer, [].into_iter(), None);
         assert_eq!(client.ip, "192.0.2.7");
         assert_eq!(client.user_agent, "");
+    }
+
+    #[test]
+    fn devices_are_named_readably() {
+        let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36";
+        assert_eq!(super::describe_device(chrome), "Chrome on Linux");
+        assert_eq!(super::describe_device("curl/8.5.0"), "curl");
+        assert_eq!(super::describe_device(""), "Unknown device");
     }
 }

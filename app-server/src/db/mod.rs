@@ -4,6 +4,7 @@
 //! BIGINT seconds, `ON CONFLICT`, no backend-only functions); `on_pool!` runs it on either.
 
 pub(crate) mod files;
+pub(crate) mod history;
 pub(crate) mod links;
 pub(crate) mod revocations;
 pub(crate) mod sessions;

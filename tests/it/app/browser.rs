@@ -554,3 +554,57 @@ async fn with_javascript_off_the_plain_form_still_uploads() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_browser_download_shows_on_the_files_page_as_completed_with_the_browser_as_device() {
+    let app = AppServer::spawn().await;
+    app.signed_in("alice").await;
+    let work = tempfile::tempdir().unwrap();
+    let (profile, downloads) = (work.path().join("profile"), work.path().join("downloads"));
+    std::fs::create_dir_all(&downloads).unwrap();
+    let upload = write_file(work.path(), "history.bin", 500_000);
+    let bytes = std::fs::read(&upload).unwrap();
+
+    let (_driver, port) = start_chromedriver().await;
+    let browser = open_browser(port, &profile, &downloads).await;
+    closing(browser.clone(), async {
+        sign_in(&browser, &app, "alice").await;
+        submit_upload(&browser, &upload).await;
+        wait_for_page(&browser, "the uploaded file", |s| s.contains("history.bin")).await;
+        browser
+            .find(Locator::XPath("//button[normalize-space()='Download']"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let saved = downloads.join("history.bin");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !std::fs::read(&saved).is_ok_and(|got| got == bytes) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the file never landed"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+
+        // Reload the files page until the puller has recorded the download (at most 10 s).
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let history = loop {
+            browser.goto(&format!("{}/", app.base)).await.unwrap();
+            let row = browser.find(Locator::Css("tr.history")).await;
+            if let Ok(row) = row {
+                break row.text().await.unwrap();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no history on the files page after 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert!(history.contains("Downloaded "), "{history}");
+        assert!(history.contains("from 127.0.0.1 (Chrome"), "{history}");
+        assert!(history.contains("500.0 KB, completed"), "{history}");
+    })
+    .await;
+}

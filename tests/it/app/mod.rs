@@ -4,6 +4,7 @@ mod accounts;
 mod browser;
 mod files;
 mod hardening;
+mod history;
 mod overload;
 mod pages;
 mod postgres;

@@ -1,6 +1,7 @@
 //! The JSON API under `/api`: cookie sessions, 401 when signed out, 404 for other users' things.
 
 mod accounts;
+mod downloads;
 mod files;
 mod links;
 mod sessions;
@@ -43,6 +44,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(
                 "/files/{id}/links",
                 crate::routes::get().to(links::for_file),
+            )
+            .route(
+                "/files/{id}/downloads",
+                crate::routes::get().to(downloads::for_file),
             )
             .route("/links/{jti}/revoke", web::post().to(links::revoke))
             .route("/sessions", crate::routes::get().to(sessions::list))

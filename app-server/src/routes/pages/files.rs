@@ -1,10 +1,14 @@
 //! `/` (the files page), uploads from its form, each file's Download and Delete buttons, and
-//! its outstanding links with their Revoke buttons.
+//! its outstanding links with their Revoke buttons, and its download history.
 
 use super::extract::{FormUser, PageUser};
 use super::{Notice, PageError, html, see_other};
 use crate::auth::CurrentUser;
 use crate::error::AppError;
+use crate::history::{
+    self,
+    summary::{Download, Refusal},
+};
 use crate::revocation::events;
 use crate::state::AppState;
 use crate::{db, files, time_fmt};
@@ -19,6 +23,56 @@ struct FileView {
     size: String,
     created: String,
     links: Vec<LinkView>,
+    downloads: Vec<DownloadView>,
+    refused: Vec<RefusalView>,
+}
+
+/// "Downloaded 2026-12-02 14:02 UTC from 127.0.0.1 (Chrome on Linux), 24.0 MB, completed".
+struct DownloadView {
+    started: String,
+    from: String,
+    sent: String,
+    outcome: String,
+    completed: bool,
+}
+
+/// "Refused 2026-12-02 14:05 UTC: used link opened again, from 198.51.100.4 (curl)".
+struct RefusalView {
+    at: String,
+    reason: String,
+    from: String,
+    other_network: bool,
+}
+
+fn download_view(d: &Download) -> DownloadView {
+    DownloadView {
+        started: time_fmt::readable(d.started_at),
+        from: from(d.ip.as_deref(), &d.device),
+        sent: time_fmt::size(d.sent),
+        outcome: if d.completed {
+            "completed".to_owned()
+        } else {
+            format!("interrupted at {} %", d.coverage_percent)
+        },
+        completed: d.completed,
+    }
+}
+
+fn refusal_view(r: &Refusal) -> RefusalView {
+    RefusalView {
+        at: time_fmt::readable(r.at),
+        reason: r.reason_text().to_owned(),
+        from: from(r.ip.as_deref(), &r.device),
+        other_network: r.other_network,
+    }
+}
+
+/// "127.0.0.1 (Chrome on Linux)", or the device alone when the address is unknown.
+fn from(ip: Option<&str>, device: &str) -> String {
+    match ip {
+        Some(ip) => format!("{ip} ({device})"),
+        None => device.to_owned(),
+    }
 }
 
 /// A link that may still be in use: until it expires, and a download it started for up to the
@@ -57,10 +111,10 @@ async fn render(
     let since = shared::time::now_secs() - grant_max_age;
     let mut links =
         db::links::for_user(&state.pool, &user.user_id, None, since, MAX_LINKS_SHOWN).await?;
-    let files = db::files::for_user(&state.pool, &user.user_id)
-        .await?
-        .into_iter()
-        .map(|f| FileView {
+    let mut files = Vec::new();
+    for f in db::files::for_user(&state.pool, &user.user_id).await? {
+        let history = history::of_object(&state.pool, &f.object_path).await?;
+        files.push(FileView {
             size: time_fmt::size(f.size),
             created: time_fmt::readable(f.created_at),
             links: links
@@ -73,10 +127,12 @@ async fn render(
                     jti: l.jti,
                 })
                 .collect(),
+            downloads: history.downloads.iter().map(download_view).collect(),
+            refused: history.refused.iter().map(refusal_view).collect(),
             id: f.id,
             name: f.name,
-        })
-        .collect();
+        });
+    }
     let page = FilesPage {
         username: &user.username,
         csrf: &user.csrf_token,
