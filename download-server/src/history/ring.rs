@@ -40,7 +40,10 @@ impl Ring {
 
     pub fn push(&self, json: String) {
         {
-            let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            let mut inner = self
+                .inner
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let seq = inner.next_seq;
             inner.next_seq += 1;
             if inner.events.len() == self.capacity {
@@ -65,7 +68,10 @@ impl Ring {
 
     /// Up to `limit` events after `after`.
     pub fn read(&self, after: Option<&str>, limit: usize) -> Read {
-        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let oldest = inner.events.front().map_or(inner.next_seq, |(seq, _)| *seq);
         let (from, gap) = match after.map(|c| self.position(c)) {
             None => (oldest, false),
