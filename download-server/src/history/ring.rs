@@ -123,20 +123,20 @@ mod tests {
         assert!(!read.gap);
         let after_b = read.next;
         assert!(ring.read(Some(&after_b), 10).events.is_empty());
-        ring.push("c".into());
-        ring.push("d".into());
-        ring.push("e".into());
-        // "c" was pushed out of the ring before it was read.
+        for event in ["c", "d", "e", "f"] {
+            ring.push(event.into());
+        }
+        // "c" was pushed out of the ring (of 3) before it was read.
         let read = ring.read(Some(&after_b), 10);
         assert!(read.gap);
         assert_eq!(
             read.events.iter().map(|e| e.1.as_str()).collect::<Vec<_>>(),
-            ["d", "e"]
+            ["d", "e", "f"]
         );
         // Paging.
         let page = ring.read(None, 1);
-        assert_eq!(page.events[0].1, "c");
-        assert_eq!(ring.read(Some(&page.next), 1).events[0].1, "d");
+        assert_eq!(page.events[0].1, "d");
+        assert_eq!(ring.read(Some(&page.next), 1).events[0].1, "e");
     }
 
     #[test]
