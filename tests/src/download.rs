@@ -284,6 +284,24 @@ pub fn sample_bytes(len: usize, seed: u64) -> Vec<u8> {
     bytes
 }
 
+/// The `jti` of a token, or of the token in a download link (`…/d/{token}[/{name}]`): its
+/// payload read without verifying (the test minted it).
+pub fn jti_of(token_or_link: &str) -> String {
+    use base64::Engine;
+    let token = match token_or_link.split_once("/d/") {
+        Some((_, rest)) => rest.split('/').next().unwrap(),
+        None => token_or_link,
+    };
+    let payload = token.split('.').nth(1).expect("a compact JWS");
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    claims["jti"].as_str().unwrap().to_owned()
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -3,7 +3,7 @@
 //! event with what really happened; the feed pages with its cursor, long-polls, and answers only
 //! a pull token signed by the issuer's key with its own `typ`.
 
-use integration_tests::download::{DownloadServer, sample_bytes};
+use integration_tests::download::{DownloadServer, jti_of, sample_bytes};
 use integration_tests::redis::RedisServer;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -81,17 +81,7 @@ async fn a_download_a_cut_one_and_a_reuse_are_each_one_event(servers: &[Download
             .filter(|e| e["jti"] == jti && e["type"] == kind)
             .collect()
     };
-    let jti = |token: &str| {
-        use base64::Engine;
-        let payload = token.split('.').nth(1).unwrap();
-        let claims: Value = serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(payload)
-                .unwrap(),
-        )
-        .unwrap();
-        claims["jti"].as_str().unwrap().to_owned()
-    };
+    let jti = jti_of;
     let done = of(&jti(&whole), "stream");
     assert_eq!(done.len(), 1);
     assert_eq!(done[0]["sent"], SIZE as u64);

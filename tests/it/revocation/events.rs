@@ -4,6 +4,7 @@
 
 use super::{BIG, Backend, Fixture, Running, millis, refused_everywhere};
 use integration_tests::app::AppClient;
+use integration_tests::download::jti_of;
 use serde_json::Value;
 use std::future::Future;
 use std::time::Instant;
@@ -207,20 +208,6 @@ async fn disabling_an_account_revokes_every_link_of_it(backend: Backend) {
         (200, BIG),
         "another account"
     );
-}
-
-/// The jti of a link: the token's payload, read without verifying (the test minted it).
-fn jti_of(link: &str) -> String {
-    use base64::Engine;
-    let token = link.split_once("/d/").unwrap().1.split('/').next().unwrap();
-    let payload = token.split('.').nth(1).unwrap();
-    let claims: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap();
-    claims["jti"].as_str().unwrap().to_owned()
 }
 
 async fn revoking_one_link_stops_that_link_alone(backend: Backend) {
