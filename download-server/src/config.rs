@@ -66,6 +66,11 @@ pub struct Config {
     #[arg(long, env = "DL_WORKERS")]
     pub workers: Option<usize>,
 
+    /// Most token signatures one worker checks together in one batch (1: each alone). Requests
+    /// that reach their signature check at the same time on a worker share one batch check.
+    #[arg(long, env = "DL_VERIFY_BATCH", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub verify_batch: u16,
+
     /// Bytes read from a local file per chunk while streaming.
     #[arg(long, env = "DL_READ_CHUNK", default_value_t = 64 * 1024)]
     pub read_chunk: usize,

@@ -4,7 +4,6 @@
 
 use anyhow::{Context, bail};
 use arc_swap::ArcSwap;
-use aws_lc_rs::signature::{ED25519, ParsedPublicKey};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use std::collections::HashMap;
@@ -22,30 +21,7 @@ const UNKNOWN_KID_REFRESH_INTERVAL: Duration = Duration::from_secs(10);
 /// pinned by the key, never chosen by the token.
 pub type KeyMap = HashMap<String, VerifyingKey>;
 
-/// An Ed25519 public key, parsed once when the JWKS is read: verifying a token then costs the
-/// signature check alone, not a key parse and allocation per request.
-#[derive(Debug)]
-pub struct VerifyingKey {
-    parsed: ParsedPublicKey,
-    /// The key's bytes, for publishing it again (`/.well-known/jwks.json`).
-    raw: Vec<u8>,
-}
-
-impl VerifyingKey {
-    pub fn ed25519(raw: &[u8]) -> Result<Self, String> {
-        ParsedPublicKey::new(&ED25519, raw)
-            .map(|parsed| VerifyingKey {
-                parsed,
-                raw: raw.to_vec(),
-            })
-            .map_err(|e| format!("not an Ed25519 public key: {e}"))
-    }
-
-    /// Whether `signature` is a valid Ed25519 signature of `message` under this key.
-    pub fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
-        self.parsed.verify_sig(message, signature).is_ok()
-    }
-}
+pub use crate::verify::signature::VerifyingKey;
 
 #[derive(Debug, Clone)]
 pub enum JwksSource {
@@ -182,7 +158,7 @@ impl PublishedJwks {
                 serde_json::json!({
                     "kty": "OKP",
                     "crv": "Ed25519",
-                    "x": URL_SAFE_NO_PAD.encode(&keys[kid].raw),
+                    "x": URL_SAFE_NO_PAD.encode(keys[kid].raw()),
                     "kid": kid,
                     "alg": "EdDSA",
                     "use": "sig",

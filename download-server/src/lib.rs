@@ -12,7 +12,7 @@ mod handoff;
 mod health;
 mod history;
 pub mod jwks;
-mod metrics;
+pub mod metrics;
 mod negotiate;
 mod outcome;
 mod pending_reports;

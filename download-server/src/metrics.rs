@@ -16,6 +16,10 @@ pub struct Metrics {
     /// the allowance was spent).
     pub stopped_streams: IntCounter,
     pub verify_seconds: Histogram,
+    /// Signatures per batch check (1: checked alone).
+    pub verify_batch_size: Histogram,
+    /// Batches with a bad signature in them (each then checked alone).
+    pub verify_batch_failures: IntCounter,
 }
 
 impl Metrics {
@@ -47,6 +51,19 @@ impl Metrics {
             ]),
         )
         .expect("valid metric");
+        let verify_batch_size = Histogram::with_opts(
+            HistogramOpts::new(
+                "token_verify_batch_size",
+                "Token signatures checked together in one batch (1: alone)",
+            )
+            .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]),
+        )
+        .expect("valid metric");
+        let verify_batch_failures = IntCounter::new(
+            "token_verify_batch_failures_total",
+            "Signature batches that failed, each signature in them then checked alone",
+        )
+        .expect("valid metric");
         for outcome in Outcome::ALL {
             outcomes.with_label_values(&[outcome.as_str()]);
         }
@@ -65,6 +82,12 @@ impl Metrics {
         registry
             .register(Box::new(verify_seconds.clone()))
             .expect("unique metric");
+        registry
+            .register(Box::new(verify_batch_size.clone()))
+            .expect("unique metric");
+        registry
+            .register(Box::new(verify_batch_failures.clone()))
+            .expect("unique metric");
         Metrics {
             registry,
             outcomes,
@@ -72,6 +95,8 @@ impl Metrics {
             in_flight,
             stopped_streams,
             verify_seconds,
+            verify_batch_size,
+            verify_batch_failures,
         }
     }
 

@@ -84,8 +84,14 @@ impl Application {
             .with_context(|| format!("binding {}", config.listen))?;
         let address = listener.local_addr()?;
         let app_state = state.clone();
+        let verify_batch = usize::from(config.verify_batch);
         let stall_timeout = Duration::from_secs(config.send_timeout.max(1));
         let mut server = HttpServer::new(move || {
+            // Runs on each worker thread: its requests' signatures are checked in batches there.
+            crate::verify::enable_batching_on_this_thread(
+                verify_batch,
+                Arc::clone(&app_state.metrics),
+            );
             App::new()
                 .app_data(app_state.clone())
                 .wrap(from_fn(access_log::access_log))

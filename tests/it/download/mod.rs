@@ -15,4 +15,5 @@ mod redeem;
 mod redis_replay;
 mod rejections;
 mod robustness;
+mod signatures;
 mod single_use;

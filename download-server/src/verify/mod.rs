@@ -4,8 +4,14 @@
 //!
 //! Why not `jsonwebtoken::decode` (which still mints the tokens, in `shared`): it re-parses the
 //! public key on every call and has no way to keep a parsed one, and its checks leave `typ`, `kid`
-//! and `crit` to us anyway; so the compact JWS is split here and verified with aws-lc-rs Ed25519
-//! keys parsed once per JWKS read (benches/verify.rs compares both paths).
+//! and `crit` to us anyway; so the compact JWS is split here and its signature checked with keys
+//! parsed once per JWKS read (`signature`), together with the other requests on the same worker
+//! (`batch`). benches/verify.rs compares the paths.
+
+mod batch;
+pub mod signature;
+
+pub use batch::enable_on_this_thread as enable_batching_on_this_thread;
 
 use crate::jwks::{KeyMap, KeyStore};
 use base64::Engine;
@@ -15,8 +21,7 @@ use shared::{Claims, MAX_TOKEN_LEN, TOKEN_TYP};
 use std::borrow::Cow;
 use std::sync::Arc;
 
-/// An Ed25519 signature is 64 bytes, 86 characters of unpadded base64url.
-const SIGNATURE_LEN: usize = 64;
+use signature::{SIGNATURE_LEN, Signature, VerifyingKey};
 
 /// Why a token was refused. Every variant but `Expired` is a 403; `Expired` is a 410.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -145,12 +150,28 @@ impl Verifier {
     /// about it checked out; re-reads the JWKS once (rate-limited) when its `kid` is unknown, so
     /// that a key rotated in on the issuer works without a restart.
     pub async fn verify_allowing_expired(&self, token: &str) -> Result<Verified, VerifyError> {
-        match self.check(token) {
+        match self.check_batched(token).await {
             Err(VerifyError::UnknownKid(kid)) if self.keys.refresh_for_unknown_kid(&kid).await => {
-                self.check(token)
+                self.check_batched(token).await
             }
             other => other,
         }
+    }
+
+    /// `check`, with the signature checked together with the other requests on this worker.
+    async fn check_batched(&self, token: &str) -> Result<Verified, VerifyError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(VerifyError::TooLong);
+        }
+        let (key, signed) = {
+            let keys = self.keys.current();
+            let signed = signed(token, &keys, TOKEN_TYP)?;
+            (signed.key.clone(), signed.detach())
+        };
+        if !batch::verifies(&key, signed.signing_input.as_bytes(), signed.signature).await {
+            return Err(VerifyError::Signature);
+        }
+        self.claims(&signed.payload()?)
     }
 
     /// `verify` with the keys loaded now, without a JWKS re-read.
@@ -158,7 +179,7 @@ impl Verifier {
         unexpired(self.check(token))
     }
 
-    /// The synchronous core: one header parse, one signature check with a key parsed when the
+    /// The synchronous path: one header parse, one signature check with a key parsed when the
     /// JWKS was read, one claims parse, the claim checks. Nothing in the payload is looked at
     /// before the signature verified.
     fn check(&self, token: &str) -> Result<Verified, VerifyError> {
@@ -166,7 +187,12 @@ impl Verifier {
             return Err(VerifyError::TooLong);
         }
         let payload = verified_payload(token, &self.keys.current(), TOKEN_TYP)?;
-        let payload = json_object_text(&payload)
+        self.claims(&payload)
+    }
+
+    /// The claims of a token whose signature verified, checked.
+    fn claims(&self, payload: &[u8]) -> Result<Verified, VerifyError> {
+        let payload = json_object_text(payload)
             .ok_or_else(|| VerifyError::Claims("not a UTF-8 JSON object".into()))?;
         let claims: Claims =
             serde_json::from_str(payload).map_err(|e| VerifyError::Claims(e.to_string()))?;
@@ -214,6 +240,52 @@ pub(crate) fn verified_payload(
     keys: &KeyMap,
     typ: &str,
 ) -> Result<Vec<u8>, VerifyError> {
+    let signed = signed(token, keys, typ)?;
+    if !signed
+        .key
+        .verifies_parsed(signed.signing_input.as_bytes(), &signed.signature)
+    {
+        return Err(VerifyError::Signature);
+    }
+    signed.payload()
+}
+
+/// A compact JWS whose header checked out, with its key and signature, before the signature is
+/// checked; the payload is still encoded.
+struct Signed<'t, K> {
+    key: K,
+    signing_input: &'t str,
+    signature: Signature,
+    payload: &'t str,
+}
+
+impl<'t> Signed<'t, &VerifyingKey> {
+    /// The same without the borrow of the key set.
+    fn detach(self) -> Signed<'t, ()> {
+        Signed {
+            key: (),
+            signing_input: self.signing_input,
+            signature: self.signature,
+            payload: self.payload,
+        }
+    }
+}
+
+impl<K> Signed<'_, K> {
+    /// The payload, decoded: only once the signature verified.
+    fn payload(&self) -> Result<Vec<u8>, VerifyError> {
+        URL_SAFE_NO_PAD
+            .decode(self.payload)
+            .map_err(|_| malformed("encoding"))
+    }
+}
+
+/// Splits `token` and checks its header against `typ` and `keys`.
+fn signed<'t, 'k>(
+    token: &'t str,
+    keys: &'k KeyMap,
+    typ: &str,
+) -> Result<Signed<'t, &'k VerifyingKey>, VerifyError> {
     let (signing_input, signature) = token.rsplit_once('.').ok_or(malformed("parts"))?;
     let (header, payload) = signing_input.split_once('.').ok_or(malformed("parts"))?;
     let header = URL_SAFE_NO_PAD
@@ -244,15 +316,14 @@ pub(crate) fn verified_payload(
             base64::DecodeSliceError::OutputSliceTooSmall => VerifyError::Signature,
             base64::DecodeSliceError::DecodeError(_) => malformed("encoding"),
         })?;
-    if signature_len != SIGNATURE_LEN
-        || !key.verifies(signing_input.as_bytes(), &raw_signature[..SIGNATURE_LEN])
-    {
-        return Err(VerifyError::Signature);
-    }
-
-    URL_SAFE_NO_PAD
-        .decode(payload)
-        .map_err(|_| malformed("encoding"))
+    let signature =
+        Signature::parse(&raw_signature[..signature_len]).ok_or(VerifyError::Signature)?;
+    Ok(Signed {
+        key,
+        signing_input,
+        signature,
+        payload,
+    })
 }
 
 fn unexpired(verified: Result<Verified, VerifyError>) -> Result<Claims, VerifyError> {
