@@ -294,6 +294,21 @@ mod tests {
     }
 
     #[test]
+    fn a_later_unusable_key_does_not_displace_an_earlier_one_with_its_kid() {
+        let good = shared::SigningKey::generate().unwrap().public_jwk();
+        // 0x02 repeated is no point on the curve: refused when read, like a malformed entry.
+        let not_a_point = {
+            let mut jwk = serde_json::to_value(&good).unwrap();
+            jwk["x"] = URL_SAFE_NO_PAD.encode([2u8; 32]).into();
+            jwk
+        };
+        let doc = serde_json::json!({"keys": [serde_json::to_value(&good).unwrap(), not_a_point]});
+        let keys = parse_jwks(doc.to_string().as_bytes()).unwrap();
+        assert_eq!(keys.keys().collect::<Vec<_>>(), vec![&good.kid]);
+        assert_eq!(URL_SAFE_NO_PAD.encode(keys[&good.kid].raw()), good.x);
+    }
+
+    #[test]
     fn a_document_without_keys_is_an_error() {
         assert!(parse_jwks(b"{}").is_err());
         assert!(parse_jwks(b"not json").is_err());
