@@ -1,19 +1,32 @@
 //! The body of a download under a grant: it sends only what its lease allows, renews the lease
 //! when it runs out, and says how far it got when it ends, however it ends.
 //!
-//! "Sent" is what this body handed to the HTTP layer: a response cut off mid-way counts only
-//! that, not what its `Range` asked for. (Bytes still in the socket when a connection drops are
-//! counted too; the grant's redundancy allowance absorbs them.)
+//! Its bytes come from one of two sources: chunks read into memory (any store), which it passes
+//! to the HTTP layer, or pieces of a cached local file, which the connection sends with
+//! sendfile(2) (`crate::sendfile`). The lease, revocation and accounting rules are the same.
+//!
+//! "Sent" is what this body handed to the HTTP layer (chunks), or what sendfile wrote to the
+//! socket (pieces): a response cut off mid-way counts only that, not what its `Range` asked for.
+//! (Bytes still in the socket when a connection drops are counted too; the grant's redundancy
+//! allowance absorbs them.)
 
 use crate::metrics::{InFlight, Metrics};
 use crate::replay::{ReplayStore, Sent};
+use crate::sendfile::FileSource;
 use crate::stream::ByteStream;
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use shared::Jti;
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// A body's bytes; not `Send` (a file source shares its connection's slot).
+pub(crate) type LocalByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, io::Error>>>>;
+
+/// Most bytes of one sendfile piece: between pieces the body checks revocation again.
+const MAX_PIECE: u64 = 1024 * 1024;
 
 /// How long a stopped stream waits before it cuts its connection.
 const STOP_GRACE: Duration = Duration::from_millis(50);
@@ -42,24 +55,52 @@ pub(crate) struct Record {
     pub event: crate::history::Event,
 }
 
+/// Where a body's bytes `[leased.pos, leased.end)` come from.
+pub(crate) enum Source {
+    /// Chunks in memory, in order.
+    Chunks {
+        inner: ByteStream,
+        /// Bytes read past the lease, sent once it is renewed.
+        pending: Option<Bytes>,
+    },
+    /// The file, sent by the connection piece by piece.
+    File(FileSource),
+}
+
+impl Source {
+    pub(crate) fn chunks(inner: ByteStream) -> Self {
+        Source::Chunks {
+            inner,
+            pending: None,
+        }
+    }
+}
+
 struct State {
     leased: Leased,
-    inner: ByteStream,
-    /// Bytes read past the lease, sent once it is renewed.
-    pending: Option<Bytes>,
+    source: Source,
     metrics: Arc<Metrics>,
     _in_flight: InFlight,
 }
 
-/// `inner` yields the bytes `[leased.pos, leased.end)`; the body passes them on within the
-/// lease, renewing it as it goes. When the grant says stop (another stream has these bytes, or
-/// the allowance is spent) or cannot be asked, the body ends with an error: the connection is
-/// cut rather than a short body claiming to be complete.
-pub(crate) fn leased(leased: Leased, inner: ByteStream, metrics: Arc<Metrics>) -> ByteStream {
+impl Drop for State {
+    /// Dropped mid-piece (the connection closed): what sendfile wrote of it was sent.
+    fn drop(&mut self) {
+        if let Source::File(file) = &self.source {
+            self.leased.pos += file.unconfirmed();
+        }
+    }
+}
+
+/// The body passes the bytes `[leased.pos, leased.end)` of `source` on within the lease,
+/// renewing it as it goes. When the grant says stop (another stream has these bytes, or the
+/// allowance is spent) or cannot be asked, the body ends with an error: the connection is cut
+/// rather than a short body claiming to be complete. A file source's body yields only empty
+/// chunks (the connection sends its bytes), so it goes with `Content-Length` and no chunking.
+pub(crate) fn leased(leased: Leased, source: Source, metrics: Arc<Metrics>) -> LocalByteStream {
     let state = State {
         leased,
-        inner,
-        pending: None,
+        source,
         _in_flight: InFlight::start(&metrics.in_flight),
         metrics,
     };
@@ -70,12 +111,17 @@ pub(crate) fn leased(leased: Leased, inner: ByteStream, metrics: Arc<Metrics>) -
             if leased.pos >= leased.end {
                 return None;
             }
-            let mut chunk = match state.pending.take() {
-                Some(chunk) => chunk,
-                None => match state.inner.next().await? {
-                    Ok(chunk) => chunk,
-                    Err(error) => return Some((Err(error), state)),
+            // Chunks are read first (their length is known only then); a file piece is sized
+            // to the lease below.
+            let mut chunk = match &mut state.source {
+                Source::Chunks { inner, pending } => match pending.take() {
+                    Some(chunk) => Some(chunk),
+                    None => match inner.next().await? {
+                        Ok(chunk) => Some(chunk),
+                        Err(error) => return Some((Err(error), state)),
+                    },
                 },
+                Source::File(_) => None,
             };
             if let Some(refused) = leased
                 .revocation
@@ -121,13 +167,30 @@ pub(crate) fn leased(leased: Leased, inner: ByteStream, metrics: Arc<Metrics>) -
                     return Some((Err(error), state));
                 }
             }
-            let room = usize::try_from(leased.lease_end - leased.pos).unwrap_or(usize::MAX);
-            if chunk.len() > room {
-                state.pending = Some(chunk.split_off(room));
+            let room = leased.lease_end - leased.pos;
+            match (&mut state.source, chunk.as_mut()) {
+                (Source::Chunks { pending, .. }, Some(chunk)) => {
+                    let room = usize::try_from(room).unwrap_or(usize::MAX);
+                    if chunk.len() > room {
+                        *pending = Some(chunk.split_off(room));
+                    }
+                    leased.pos += chunk.len() as u64;
+                    state.metrics.bytes_sent.inc_by(chunk.len() as u64);
+                }
+                (Source::File(file), _) => {
+                    // Counted as sent (bytes_sent) by the piece, as the socket takes them.
+                    let len = room.min(leased.end - leased.pos).min(MAX_PIECE);
+                    match file.send(leased.pos, len).await {
+                        Ok(written) => leased.pos += written,
+                        Err(written) => {
+                            leased.pos += written;
+                            return Some((Err(io::Error::other("the connection failed")), state));
+                        }
+                    }
+                }
+                (Source::Chunks { .. }, None) => unreachable!("a chunk source read its chunk"),
             }
-            leased.pos += chunk.len() as u64;
-            state.metrics.bytes_sent.inc_by(chunk.len() as u64);
-            Some((Ok(chunk), state))
+            Some((Ok(chunk.unwrap_or_default()), state))
         },
     ))
 }

@@ -75,6 +75,12 @@ pub struct Config {
     #[arg(long, env = "DL_READ_CHUNK", default_value_t = 64 * 1024)]
     pub read_chunk: usize,
 
+    /// `on`: a GET of more than 64 KiB of a cached local file is sent from the page cache to the
+    /// socket with sendfile(2), never copied through the server (HTTP/1.1; Linux). `off`: read
+    /// and written like any other body. The bytes on the wire are the same either way.
+    #[arg(long, env = "DL_SENDFILE", value_enum, default_value_t = Switch::On)]
+    pub sendfile: Switch,
+
     /// Seconds a client has to send its request head (slow-client protection).
     #[arg(long, env = "DL_HEADER_TIMEOUT", default_value_t = 5)]
     pub header_timeout: u64,
@@ -150,6 +156,19 @@ pub struct Config {
     /// See `--grant-redundancy-min`.
     #[arg(long, env = "DL_GRANT_REDUNDANCY_DIVISOR", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
     pub grant_redundancy_divisor: u64,
+}
+
+/// A feature flag's `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
+
+impl Switch {
+    pub fn is_on(self) -> bool {
+        self == Switch::On
+    }
 }
 
 impl Config {

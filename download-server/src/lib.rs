@@ -22,6 +22,7 @@ mod redeem;
 pub mod replay;
 mod response_headers;
 pub mod revocation;
+mod sendfile;
 mod serve;
 mod startup;
 mod store;

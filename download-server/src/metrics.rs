@@ -11,6 +11,8 @@ pub struct Metrics {
     registry: Registry,
     outcomes: IntCounterVec,
     pub bytes_sent: IntCounter,
+    /// The part of `bytes_sent` sendfile(2) wrote (`--sendfile on`).
+    pub sendfile_bytes: IntCounter,
     pub in_flight: IntGauge,
     /// Streams a grant stopped before their response's end (another stream had the bytes, or
     /// the allowance was spent).
@@ -33,6 +35,11 @@ impl Metrics {
         let bytes_sent =
             IntCounter::new("download_bytes_sent_total", "Body bytes sent for downloads")
                 .expect("valid metric");
+        let sendfile_bytes = IntCounter::new(
+            "download_sendfile_bytes_total",
+            "Body bytes of downloads written by sendfile(2) (a part of download_bytes_sent_total)",
+        )
+        .expect("valid metric");
         let in_flight = IntGauge::new("downloads_in_flight", "Download bodies being streamed now")
             .expect("valid metric");
         let stopped_streams = IntCounter::new(
@@ -74,6 +81,9 @@ impl Metrics {
             .register(Box::new(bytes_sent.clone()))
             .expect("unique metric");
         registry
+            .register(Box::new(sendfile_bytes.clone()))
+            .expect("unique metric");
+        registry
             .register(Box::new(in_flight.clone()))
             .expect("unique metric");
         registry
@@ -92,6 +102,7 @@ impl Metrics {
             registry,
             outcomes,
             bytes_sent,
+            sendfile_bytes,
             in_flight,
             stopped_streams,
             verify_seconds,

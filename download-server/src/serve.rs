@@ -5,7 +5,7 @@
 //! keeps to them.
 
 use crate::admit::{Admitted, Ask, Conditions, admit};
-use crate::body::{self, Leased};
+use crate::body::{self, Leased, Source};
 use crate::forwarded::Forwarded;
 use crate::handoff;
 use crate::history::{self, Client, Event};
@@ -19,9 +19,9 @@ use crate::response_headers::{content_headers, is_speculative};
 use crate::store::{Store, storage_error};
 use crate::stream::{self, ByteStream};
 use crate::verify::Verifier;
-use actix_web::body::SizedStream;
+use actix_web::body::{BodyStream, SizedStream};
 use actix_web::http::header;
-use actix_web::http::{Method, StatusCode};
+use actix_web::http::{Method, StatusCode, Version};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use object_store::{GetOptions, GetRange, GetResult, GetResultPayload};
@@ -36,6 +36,8 @@ pub struct DownloadState {
     pub(crate) store: Store,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) read_chunk: usize,
+    /// `--sendfile`: cached local files go to the socket with sendfile(2).
+    pub(crate) sendfile: bool,
     /// `--grant-max-age`: an expired token older than its `exp` + leeway + this has no grant.
     pub(crate) grant_max_age: i64,
     pub(crate) trusted_proxies: server_kit::trusted_proxies::TrustedProxies,
@@ -263,14 +265,46 @@ async fn serve(
             .as_ref()
             .map(|r| crate::revocation::Watch::new(Arc::clone(r), claims)),
     };
-    let inner = open_body(state, &location, probe, range).await?;
-    let body = body::leased(leased, inner, Arc::clone(&state.metrics));
+    let source = open_body(req, state, &location, probe, range).await?;
+    let zero_copy = matches!(source, Source::File(_));
+    let body = body::leased(leased, source, Arc::clone(&state.metrics));
     let outcome = if status == StatusCode::OK {
         Outcome::Served
     } else {
         Outcome::Partial
     };
-    Ok((outcome, response.body(SizedStream::new(len, body))))
+    let response = if zero_copy {
+        // The body yields no bytes itself (the connection sends them): a stream without
+        // chunking, under the same Content-Length a sized body would get.
+        response.no_chunking(len).body(BodyStream::new(body))
+    } else {
+        response.body(SizedStream::new(len, body))
+    };
+    Ok((outcome, response))
+}
+
+/// Files smaller than this go through memory: headers and body then share one write.
+const SENDFILE_MIN: u64 = 64 * 1024;
+
+/// The connection's sendfile slot when this response may use it: `--sendfile on`, a GET over
+/// HTTP/1.1 on a connection that has one (HEAD sends no body; HTTP/2 frames it), a body of more
+/// than `SENDFILE_MIN`, and the range in the page cache (sendfile on the worker must not wait
+/// for a disk).
+fn sendfile_slot(
+    req: &HttpRequest,
+    state: &DownloadState,
+    file: &std::fs::File,
+    range: &std::ops::Range<u64>,
+) -> Option<crate::sendfile::Slot> {
+    let eligible = state.sendfile
+        && req.method() == Method::GET
+        && req.version() == Version::HTTP_11
+        && range.end - range.start > SENDFILE_MIN;
+    if !eligible {
+        return None;
+    }
+    let slot = req.conn_data::<crate::sendfile::Slot>()?.clone();
+    crate::sendfile::is_cached(file, range.clone()).then_some(slot)
 }
 
 /// Closes an admitted stream that sent nothing (the answer failed before any byte): a grant
@@ -295,19 +329,29 @@ pub(crate) async fn give_back(state: &DownloadState, admitted: &Admitted) {
     }
 }
 
-/// Local files were already opened by the probe: stream that very file. Other stores get one
-/// ranged GET, pinned to the ETag seen by the probe so the object cannot change in between.
+/// Local files were already opened by the probe: send that very file, with sendfile when
+/// `sendfile_slot` allows, else read in chunks. Other stores get one ranged GET, pinned to the
+/// ETag seen by the probe so the object cannot change in between.
 async fn open_body(
+    req: &HttpRequest,
     state: &DownloadState,
     location: &object_store::path::Path,
     probe: GetResult,
     range: std::ops::Range<u64>,
-) -> Result<ByteStream, DownloadError> {
+) -> Result<Source, DownloadError> {
     if let GetResultPayload::File(file, _) = probe.payload {
-        return Ok(stream::local_file(file, range, state.read_chunk));
+        if let Some(slot) = sendfile_slot(req, state, &file, &range) {
+            let source = crate::sendfile::FileSource::new(file, slot, Arc::clone(&state.metrics));
+            return Ok(Source::File(source));
+        }
+        return Ok(Source::chunks(stream::local_file(
+            file,
+            range,
+            state.read_chunk,
+        )));
     }
     if range.is_empty() {
-        return Ok(Box::pin(futures_util::stream::empty()));
+        return Ok(Source::chunks(Box::pin(futures_util::stream::empty())));
     }
     let options = GetOptions {
         range: Some(GetRange::Bounded(range)),
@@ -319,11 +363,11 @@ async fn open_body(
         .get_opts(location, options)
         .await
         .map_err(storage_error)?;
-    Ok(Box::pin(
+    Ok(Source::chunks(Box::pin(
         result
             .into_stream()
             .map(|chunk| chunk.map_err(std::io::Error::other)),
-    ))
+    )))
 }
 
 #[cfg(test)]

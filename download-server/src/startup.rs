@@ -8,10 +8,12 @@ use crate::pending_reports::PendingReports;
 use crate::redeem::EdgeKeys;
 use crate::replay::ReplayStore;
 use crate::serve::{self, DownloadState};
+use crate::sendfile::SendfileIo;
 use crate::{access_log, authorize, handoff, health, redeem, store, verify::Verifier};
-use actix_web::dev::{Server, ServerHandle};
+use actix_service::{ServiceFactoryExt, fn_service, map_config};
+use actix_web::dev::{AppConfig, Server, ServerHandle};
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, web};
 use anyhow::Context;
 use server_kit::trusted_proxies::TrustedProxies;
 use std::future::Future;
@@ -70,6 +72,7 @@ impl Application {
             store,
             metrics: Arc::new(Metrics::new()),
             read_chunk: config.read_chunk,
+            sendfile: config.sendfile.is_on(),
             grant_max_age: i64::from(config.grant_max_age),
             trusted_proxies: TrustedProxies::new(config.trusted_proxies.clone()),
             accel_redirect: config.accel_redirect.clone(),
@@ -86,13 +89,25 @@ impl Application {
         let app_state = state.clone();
         let verify_batch = usize::from(config.verify_batch);
         let stall_timeout = Duration::from_secs(config.send_timeout.max(1));
-        let mut server = HttpServer::new(move || {
+        let header_timeout = Duration::from_secs(config.header_timeout);
+        // actix-web's `HttpServer`, assembled by hand (as its `listen` does) to serve the App on
+        // `SendfileIo` connections instead of plain TCP streams.
+        let mut builder = actix_server::Server::build()
+            .disable_signals()
+            .shutdown_timeout(config.shutdown_grace)
+            // As before: it applies to sockets the builder binds, not to our pre-bound listener.
+            .backlog(4096);
+        if let Some(workers) = config.workers {
+            builder = builder.workers(workers.max(1));
+        }
+        let graceful = builder.graceful_shutdown_signal();
+        let builder = builder.listen("download-server", listener, move || {
             // Runs on each worker thread: its requests' signatures are checked in batches there.
             crate::verify::enable_batching_on_this_thread(
                 verify_batch,
                 Arc::clone(&app_state.metrics),
             );
-            App::new()
+            let app = App::new()
                 .app_data(app_state.clone())
                 .wrap(from_fn(access_log::access_log))
                 // `/d/{token}[/{filename}]`, routed by `serve::route` without actix's pattern
@@ -111,19 +126,34 @@ impl Application {
                 .route("/healthz", web::get().to(health::healthz))
                 .route("/readyz", web::get().to(health::readyz))
                 .route("/metrics", web::get().to(health::metrics))
-                .default_service(web::to(not_found))
-        })
-        .on_connect(move |connection, _| tune_connection(connection, stall_timeout))
-        .listen(listener)?
-        .disable_signals()
-        .shutdown_timeout(config.shutdown_grace)
-        .client_request_timeout(Duration::from_secs(config.header_timeout))
-        .client_disconnect_timeout(Duration::from_secs(2))
-        .keep_alive(Duration::from_secs(30))
-        .backlog(4096);
-        if let Some(workers) = config.workers {
-            server = server.workers(workers.max(1));
-        }
+                .default_service(web::to(not_found));
+            let app = actix_service::IntoServiceFactory::into_factory(app)
+                .map_err(|error: actix_web::Error| error.error_response());
+            let graceful = graceful.clone();
+            let http = actix_http::HttpService::build()
+                .graceful_shutdown_signal(move || {
+                    let graceful = graceful.clone();
+                    async move { graceful.notified().await }
+                })
+                .keep_alive(Duration::from_secs(30))
+                .client_request_timeout(header_timeout)
+                .client_disconnect_timeout(Duration::from_secs(2))
+                .local_addr(address)
+                .on_connect_ext(move |io: &SendfileIo, data| {
+                    tune_connection(io.tcp(), stall_timeout);
+                    data.insert(io.slot());
+                })
+                // What actix-web's server gives an App: plain HTTP, this listener's address.
+                // (`AppConfig::new` is crate-private; this is the constructor actix-test uses.)
+                .h1(map_config(app, move |()| {
+                    AppConfig::__priv_test_new(false, address.to_string(), address)
+                }));
+            fn_service(|tcp: tokio::net::TcpStream| async move {
+                let peer = tcp.peer_addr().ok();
+                Ok::<_, actix_http::error::DispatchError>((SendfileIo::new(tcp), peer))
+            })
+            .and_then(http)
+        })?;
         tracing::info!(
             %address,
             replay = state.replay.kind(),
@@ -137,7 +167,7 @@ impl Application {
         );
         Ok(Application {
             address,
-            server: server.run(),
+            server: builder.run(),
             state,
         })
     }
@@ -186,9 +216,9 @@ const NOTSENT_LOWAT: u32 = 128 * 1024;
 /// reading the body; the kernel's TCP_USER_TIMEOUT bounds how long sent data may stay
 /// unacknowledged (zero-window stalls included), so a stalled download cannot hold a connection
 /// and its file forever. And `NOTSENT_LOWAT`.
-fn tune_connection(connection: &dyn std::any::Any, timeout: Duration) {
+fn tune_connection(tcp: &tokio::net::TcpStream, timeout: Duration) {
     #[cfg(target_os = "linux")]
-    if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+    {
         let socket = socket2::SockRef::from(tcp);
         if let Err(error) = socket.set_tcp_user_timeout(Some(timeout)) {
             tracing::debug!(%error, "could not set TCP_USER_TIMEOUT");
@@ -198,7 +228,7 @@ fn tune_connection(connection: &dyn std::any::Any, timeout: Duration) {
         }
     }
     #[cfg(not(target_os = "linux"))]
-    let _ = (connection, timeout);
+    let _ = (tcp, timeout);
 }
 
 async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
