@@ -15,5 +15,6 @@ mod redeem;
 mod redis_replay;
 mod rejections;
 mod robustness;
+mod sendfile;
 mod signatures;
 mod single_use;
