@@ -38,7 +38,7 @@ async fn pull(server: &DownloadServer, query: &str) -> Value {
 }
 
 /// Pulls (bounded) until `n` events are there.
-async fn events(server: &DownloadServer, n: usize) -> Vec<Value> {
+pub(super) async fn events(server: &DownloadServer, n: usize) -> Vec<Value> {
     for _ in 0..200 {
         let page = pull(server, "").await;
         let events = page["events"].as_array().unwrap().clone();
