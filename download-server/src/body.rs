@@ -12,7 +12,7 @@
 
 use crate::metrics::{InFlight, Metrics};
 use crate::replay::{ReplayStore, Sent};
-use crate::sendfile::FileSource;
+use crate::sendfile::{FileSource, PieceEnd};
 use crate::stream::ByteStream;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -128,11 +128,8 @@ pub(crate) fn leased(leased: Leased, source: Source, metrics: Arc<Metrics>) -> L
                 .as_mut()
                 .and_then(crate::revocation::Watch::stop)
             {
-                tracing::info!(reason = ?refused, "a running download was stopped by revocation");
-                state.metrics.stopped_streams.inc();
-                leased.end = leased.pos;
-                tokio::time::sleep(STOP_GRACE).await;
-                return Some((Err(io::Error::other("revoked")), state));
+                let error = revoked(leased, &state.metrics, refused).await;
+                return Some((Err(error), state));
             }
             if leased.pos >= leased.lease_end {
                 let renewed = leased
@@ -179,12 +176,26 @@ pub(crate) fn leased(leased: Leased, source: Source, metrics: Arc<Metrics>) -> L
                 }
                 (Source::File(file), _) => {
                     // Counted as sent (bytes_sent) by the piece, as the socket takes them.
+                    // Revocation is also asked while the piece goes out, as a chunk source's
+                    // body is asked between its (smaller) chunks.
                     let len = room.min(leased.end - leased.pos).min(MAX_PIECE);
-                    match file.send(leased.pos, len).await {
-                        Ok(written) => leased.pos += written,
-                        Err(written) => {
-                            leased.pos += written;
+                    let revocation = &mut leased.revocation;
+                    let (written, end) = file
+                        .send(leased.pos, len, || {
+                            revocation
+                                .as_mut()
+                                .and_then(crate::revocation::Watch::stop)
+                        })
+                        .await;
+                    leased.pos += written;
+                    match end {
+                        PieceEnd::Done => {}
+                        PieceEnd::Failed => {
                             return Some((Err(io::Error::other("the connection failed")), state));
+                        }
+                        PieceEnd::Stopped(refused) => {
+                            let error = revoked(leased, &state.metrics, refused).await;
+                            return Some((Err(error), state));
                         }
                     }
                 }
@@ -193,6 +204,20 @@ pub(crate) fn leased(leased: Leased, source: Source, metrics: Arc<Metrics>) -> L
             Some((Ok(chunk.unwrap_or_default()), state))
         },
     ))
+}
+
+/// A running download its token's revocation stops: it ends here, after a grace for what is
+/// already written to go out.
+async fn revoked(
+    leased: &mut Leased,
+    metrics: &Metrics,
+    refused: crate::revocation::Refused,
+) -> io::Error {
+    tracing::info!(reason = ?refused, "a running download was stopped by revocation");
+    metrics.stopped_streams.inc();
+    leased.end = leased.pos;
+    tokio::time::sleep(STOP_GRACE).await;
+    io::Error::other("revoked")
 }
 
 impl Drop for Leased {

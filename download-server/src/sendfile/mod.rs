@@ -12,4 +12,4 @@ mod piece;
 
 pub(crate) use cached::is_cached;
 pub(crate) use io::SendfileIo;
-pub(crate) use piece::{FileSource, Slot};
+pub(crate) use piece::{FileSource, PieceEnd, Slot};

@@ -66,6 +66,16 @@ impl Slot {
     }
 }
 
+/// How a piece's sending ended.
+pub(crate) enum PieceEnd<R> {
+    /// The socket took every byte.
+    Done,
+    /// The connection failed.
+    Failed,
+    /// `stop` gave this reason before the socket took every byte.
+    Stopped(R),
+}
+
 /// A body's file, sent piece by piece through its connection's slot.
 pub(crate) struct FileSource {
     file: Arc<File>,
@@ -85,13 +95,20 @@ impl FileSource {
         }
     }
 
-    /// Sends `len` bytes from `start` and waits until the socket took them all or the
-    /// connection failed; the bytes it took either way.
+    /// Sends `len` bytes from `start` and waits until the socket took them all, the connection
+    /// failed, or `stop` says to stop (asked each time the task wakes while the piece is being
+    /// sent, so a piece never outlives a reason to stop by more than one write); the bytes the
+    /// socket took either way.
     ///
     /// Waits without a waker of its own: the IO runs in the task polling this body (the
-    /// connection's dispatcher) and wakes it when the piece is done; when the piece fails the
-    /// dispatcher ends the connection and drops the body.
-    pub(crate) async fn send(&mut self, start: u64, len: u64) -> Result<u64, u64> {
+    /// connection's dispatcher) and wakes it when the piece is done or the socket can take
+    /// more; when the piece fails the dispatcher ends the connection and drops the body.
+    pub(crate) async fn send<R>(
+        &mut self,
+        start: u64,
+        len: u64,
+        mut stop: impl FnMut() -> Option<R>,
+    ) -> (u64, PieceEnd<R>) {
         let piece = Rc::new(Piece {
             file: Arc::clone(&self.file),
             start,
@@ -102,20 +119,35 @@ impl FileSource {
         });
         self.slot.put(Rc::clone(&piece));
         self.current = Some(Rc::clone(&piece));
-        poll_fn(|_| {
+        let stopped = poll_fn(|_| {
             if piece.settled() {
-                Poll::Ready(())
+                Poll::Ready(None)
+            } else if let Some(reason) = stop() {
+                Poll::Ready(Some(reason))
             } else {
                 Poll::Pending
             }
         })
         .await;
+        if stopped.is_some() {
+            // The IO must not send the rest of it.
+            self.clear_own_piece();
+        }
         self.current = None;
         let written = piece.written.get();
-        if piece.failed.get() {
-            Err(written)
-        } else {
-            Ok(written)
+        let end = match stopped {
+            Some(reason) => PieceEnd::Stopped(reason),
+            None if piece.failed.get() => PieceEnd::Failed,
+            None => PieceEnd::Done,
+        };
+        (written, end)
+    }
+
+    fn clear_own_piece(&self) {
+        if let Some(current) = self.slot.current()
+            && self.current.as_ref().is_some_and(|ours| Rc::ptr_eq(ours, &current))
+        {
+            self.slot.clear();
         }
     }
 
@@ -128,10 +160,6 @@ impl FileSource {
 impl Drop for FileSource {
     /// A body dropped mid-piece (its connection closed): the IO must not send any more of it.
     fn drop(&mut self) {
-        if let Some(current) = self.slot.current()
-            && self.current.as_ref().is_some_and(|ours| Rc::ptr_eq(ours, &current))
-        {
-            self.slot.clear();
-        }
+        self.clear_own_piece();
     }
 }
