@@ -5,24 +5,31 @@
 mod support;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use download_server::config::Switch;
 use download_server::{Application, Config};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 const SMALL: &str = "bench/1k.bin";
+const MEDIUM: &str = "bench/1m.bin";
 
 fn request_path(c: &mut Criterion) {
     let keys = support::Keys::generate();
     let files = keys.dir.path().join("files");
     std::fs::create_dir_all(files.join("bench")).expect("dir");
     std::fs::write(files.join(SMALL), vec![7u8; 1024]).expect("file");
+    std::fs::write(files.join(MEDIUM), vec![7u8; 1024 * 1024]).expect("file");
 
-    let mut config = Config::for_tests(files.to_string_lossy(), keys.jwks_path());
-    config.issuer = support::ISSUER.into();
-    config.audience = support::AUDIENCE.into();
-    config.workers = Some(1);
-    let (address, stop) = start_server(config);
+    let config = |sendfile| {
+        let mut config = Config::for_tests(files.to_string_lossy(), keys.jwks_path());
+        config.issuer = support::ISSUER.into();
+        config.audience = support::AUDIENCE.into();
+        config.workers = Some(1);
+        config.sendfile = sendfile;
+        config
+    };
+    let (address, stop) = start_server(config(Switch::On));
     let mut client = Client::connect(address);
 
     let mut group = c.benchmark_group("request");
@@ -48,6 +55,29 @@ fn request_path(c: &mut Criterion) {
     group.bench_function("get_used_token_410", |b| {
         b.iter(|| assert_eq!(client.get(&used), 410));
     });
+    // 1 MiB from the page cache: with sendfile (the default), then read and copied through the
+    // server (`--sendfile off`), each on its own server.
+    let mut fresh_1m = |name: &str, client: &mut Client| {
+        group.throughput(Throughput::Bytes(1024 * 1024));
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let paths: Vec<String> = (0..iters)
+                    .map(|_| format!("/d/{}/1m.bin", keys.token(MEDIUM)))
+                    .collect();
+                let started = Instant::now();
+                for path in &paths {
+                    assert_eq!(client.get(path), 200);
+                }
+                started.elapsed()
+            });
+        });
+    };
+    fresh_1m("get_1m_sendfile", &mut client);
+    drop(client);
+    stop();
+    let (address, stop) = start_server(config(Switch::Off));
+    let mut client = Client::connect(address);
+    fresh_1m("get_1m_copy", &mut client);
     group.finish();
     drop(client);
     stop();
