@@ -38,16 +38,7 @@ fn request_path(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(4));
     // A fresh token per request: verify, consume, open, stream 1 KiB.
     group.bench_function("get_1k_fresh_token", |b| {
-        b.iter_custom(|iters| {
-            let paths: Vec<String> = (0..iters)
-                .map(|_| format!("/d/{}/1k.bin", keys.token(SMALL)))
-                .collect();
-            let started = Instant::now();
-            for path in &paths {
-                assert_eq!(client.get(path), 200);
-            }
-            started.elapsed()
-        });
+        fresh_downloads(b, &mut client, &keys, SMALL);
     });
     // A used token: verify and the replay check, then a problem+json 410.
     let used = format!("/d/{}/1k.bin", keys.token(SMALL));
@@ -59,18 +50,7 @@ fn request_path(c: &mut Criterion) {
     // server (`--sendfile off`), each on its own server.
     let mut fresh_1m = |name: &str, client: &mut Client| {
         group.throughput(Throughput::Bytes(1024 * 1024));
-        group.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                let paths: Vec<String> = (0..iters)
-                    .map(|_| format!("/d/{}/1m.bin", keys.token(MEDIUM)))
-                    .collect();
-                let started = Instant::now();
-                for path in &paths {
-                    assert_eq!(client.get(path), 200);
-                }
-                started.elapsed()
-            });
-        });
+        group.bench_function(name, |b| fresh_downloads(b, client, &keys, MEDIUM));
     };
     fresh_1m("get_1m_sendfile", &mut client);
     drop(client);
@@ -81,6 +61,26 @@ fn request_path(c: &mut Criterion) {
     group.finish();
     drop(client);
     stop();
+}
+
+/// Times `iters` downloads of `object`, each with a fresh token minted beforehand.
+fn fresh_downloads(
+    b: &mut criterion::Bencher,
+    client: &mut Client,
+    keys: &support::Keys,
+    object: &str,
+) {
+    let name = object.rsplit('/').next().expect("a file name");
+    b.iter_custom(|iters| {
+        let paths: Vec<String> = (0..iters)
+            .map(|_| format!("/d/{}/{name}", keys.token(object)))
+            .collect();
+        let started = Instant::now();
+        for path in &paths {
+            assert_eq!(client.get(path), 200);
+        }
+        started.elapsed()
+    });
 }
 
 /// Runs the server on its own thread; returns its address and a function that stops it.

@@ -182,9 +182,7 @@ pub(crate) fn leased(leased: Leased, source: Source, metrics: Arc<Metrics>) -> L
                     let revocation = &mut leased.revocation;
                     let (written, end) = file
                         .send(leased.pos, len, || {
-                            revocation
-                                .as_mut()
-                                .and_then(crate::revocation::Watch::stop)
+                            revocation.as_mut().and_then(crate::revocation::Watch::stop)
                         })
                         .await;
                     leased.pos += written;

@@ -62,7 +62,12 @@ impl SendfileIo {
 #[cfg(target_os = "linux")]
 fn send_file(tcp: &TcpStream, piece: &Piece, count: usize) -> io::Result<usize> {
     let mut offset = piece.next_offset();
-    Ok(rustix::fs::sendfile(tcp, &*piece.file, Some(&mut offset), count)?)
+    Ok(rustix::fs::sendfile(
+        tcp,
+        &*piece.file,
+        Some(&mut offset),
+        count,
+    )?)
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -145,7 +145,10 @@ impl FileSource {
 
     fn clear_own_piece(&self) {
         if let Some(current) = self.slot.current()
-            && self.current.as_ref().is_some_and(|ours| Rc::ptr_eq(ours, &current))
+            && self
+                .current
+                .as_ref()
+                .is_some_and(|ours| Rc::ptr_eq(ours, &current))
         {
             self.slot.clear();
         }

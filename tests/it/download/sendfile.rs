@@ -77,7 +77,10 @@ async fn a_range_goes_out_with_sendfile_as_a_206() {
         format!("bytes {first}-{last}/{}", body.len()).as_str()
     );
     assert!(response.bytes().await.unwrap() == body[first..=last]);
-    assert_eq!(sendfile_bytes(&server).await - before, (last + 1 - first) as u64);
+    assert_eq!(
+        sendfile_bytes(&server).await - before,
+        (last + 1 - first) as u64
+    );
 }
 
 #[tokio::test]
@@ -87,7 +90,9 @@ async fn downloads_one_after_another_share_a_keep_alive_connection() {
     let small = sample_bytes(1000, 4);
     server.put_file("big.bin", &big);
     server.put_file("small.bin", &small);
-    let mut stream = tokio::net::TcpStream::connect(server.address).await.unwrap();
+    let mut stream = tokio::net::TcpStream::connect(server.address)
+        .await
+        .unwrap();
 
     for (obj, want) in [("big.bin", &big), ("small.bin", &small), ("big.bin", &big)] {
         let token = server.mint(obj);
@@ -108,7 +113,9 @@ async fn pipelined_requests_get_their_responses_in_order() {
     let small = sample_bytes(10, 6);
     server.put_file("big.bin", &big);
     server.put_file("small.bin", &small);
-    let mut stream = tokio::net::TcpStream::connect(server.address).await.unwrap();
+    let mut stream = tokio::net::TcpStream::connect(server.address)
+        .await
+        .unwrap();
     let objects = ["big.bin", "small.bin", "big.bin", "small.bin"];
     let requests: String = objects
         .iter()
@@ -152,7 +159,10 @@ async fn head_sends_no_body_and_no_sendfile() {
     let response = server.head(&server.mint("big.bin")).await;
 
     assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["content-length"], MIB.to_string().as_str());
+    assert_eq!(
+        response.headers()["content-length"],
+        MIB.to_string().as_str()
+    );
     assert!(response.bytes().await.unwrap().is_empty());
     assert_eq!(sendfile_bytes(&server).await, 0);
 }
