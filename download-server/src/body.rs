@@ -224,26 +224,35 @@ impl Drop for Leased {
     fn drop(&mut self) {
         let (jti, exp, stream, written) = (self.jti, self.exp, self.stream, self.pos);
         let now = shared::time::now_secs();
-        if let Some(Record { history, mut event }) = self.record.take() {
-            let sent = written.saturating_sub(event.start.unwrap_or(written));
-            if sent > 0 {
-                event.at = now;
-                event.sent = Some(sent);
-                history.record(&event);
+        let event = self
+            .record
+            .take()
+            .and_then(|Record { history, mut event }| {
+                let sent = written.saturating_sub(event.start.unwrap_or(written));
+                (sent > 0).then(|| {
+                    event.at = now;
+                    event.sent = Some(sent);
+                    history.record_or_hand_over(&event)
+                })?
+            });
+        let redis = match &*self.replay {
+            ReplayStore::Memory(memory) => {
+                memory.close(&jti, exp, stream, Sent::Upto(written), now);
+                return;
             }
-        }
-        if let ReplayStore::Memory(memory) = &*self.replay {
-            memory.close(&jti, exp, stream, Sent::Upto(written), now);
-            return;
-        }
+            ReplayStore::Redis(_) => Arc::clone(&self.replay),
+        };
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             tracing::warn!("no runtime to close a download stream on");
             return;
         };
-        let replay = Arc::clone(&self.replay);
         runtime.spawn(async move {
+            let ReplayStore::Redis(replay) = &*redis else {
+                return;
+            };
+            let sent = Sent::Upto(written);
             if let Err(error) = replay
-                .close(&jti, exp, stream, Sent::Upto(written), now)
+                .close(&jti, exp, stream, sent, now, event.as_deref())
                 .await
             {
                 tracing::warn!(%error, "could not close a download stream");

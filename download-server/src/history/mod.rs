@@ -83,6 +83,19 @@ impl History {
         }
     }
 
+    /// Records a stream's `event` at once where that is local (memory); in Redis mode returns
+    /// its JSON for the stream's close, which appends it in the same script call.
+    pub fn record_or_hand_over(&self, event: &Event) -> Option<String> {
+        let json = serde_json::to_string(event).ok()?;
+        match self {
+            History::Memory(ring) => {
+                ring.push(json);
+                None
+            }
+            History::Redis(_) => Some(json),
+        }
+    }
+
     /// Records `event` (Redis: in the background, off the response's path).
     pub fn record(self: &Arc<Self>, event: &Event) {
         let Ok(json) = serde_json::to_string(event) else {

@@ -169,7 +169,7 @@ impl ReplayStore {
                 m.close(jti, exp, stream, sent, now);
                 Ok(())
             }
-            ReplayStore::Redis(r) => r.close(jti, exp, stream, sent, now).await,
+            ReplayStore::Redis(r) => r.close(jti, exp, stream, sent, now, None).await,
         }
     }
 

@@ -3,23 +3,18 @@
 --
 -- KEYS[1]: the token's key (`<prefix>jti:<jti>`): absent (never used), a grant as JSON, or any
 --          other string (used, no grant: spent, ended, or a consumption by an older version).
--- KEYS[2]: the epoch key.
--- ARGV[1]: the step (join, peek, renew, close); ARGV[2]: now (seconds);
--- ARGV[3..11]: the policy: redundancy_min, redundancy_divisor, idle, max_age, max_streams,
---              max_requests, lease_min, lease_max, first_lease;
--- then per step (below). Byte offsets stay below 2^53, so Lua's numbers hold them exactly; stream
--- ids are strings.
+-- KEYS[2]: the epoch key. KEYS[3] (close only): the history stream (`<prefix>events`).
+-- ARGV[1]: the step (join, peek, renew, close); ARGV[2]: now (seconds); then per step (below).
+-- Byte offsets stay below 2^53, so Lua's numbers hold them exactly; stream ids are strings.
+--
+-- The store prepends `POLICY` (the grant policy and lease constants) and `MAX_EVENTS` to this
+-- text at startup: constants in the script's text, not nine arguments parsed on every call.
 
 local SPENT, ENDED, CHANGED, BUSY, EXPIRED, BEFORE_EPOCH, OPEN = 1, 2, 3, 4, 5, 6, 7
 
 local step, now = ARGV[1], tonumber(ARGV[2])
-local policy = {
-  redundancy_min = tonumber(ARGV[3]), redundancy_divisor = tonumber(ARGV[4]),
-  idle = tonumber(ARGV[5]), max_age = tonumber(ARGV[6]), max_streams = tonumber(ARGV[7]),
-  max_requests = tonumber(ARGV[8]), lease_min = tonumber(ARGV[9]),
-  lease_max = tonumber(ARGV[10]), first_lease = tonumber(ARGV[11]),
-}
-local arg = function(i) return ARGV[11 + i] end
+local policy = POLICY
+local arg = function(i) return ARGV[2 + i] end
 
 local function floor_div(a, b) return math.floor(a / b) end
 
@@ -289,7 +284,12 @@ if step == 'renew' then
 end
 
 if step == 'close' then
-  -- stream, sent, retain, upto or count
+  -- stream, sent, retain, upto or count, and the stream's history event (JSON) or ''. The
+  -- event is appended here, in the same call as the close it describes.
+  local event = arg(5)
+  if event and event ~= '' then
+    redis.call('XADD', KEYS[3], 'MAXLEN', '~', MAX_EVENTS, '*', 'e', event)
+  end
   local g = load()
   if not g then return { 0 } end
   local after = close(g, arg(1), tonumber(arg(2)), arg(4) == 'count')

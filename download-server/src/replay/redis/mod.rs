@@ -24,21 +24,14 @@ use std::time::Duration;
 const TTL_MARGIN_SECS: i64 = 60;
 const UNKNOWN_EPOCH: i64 = i64::MIN;
 
-/// The policy's lease constants, as `grant.rs` has them.
-const LEASE_ARGS: [u64; 3] = [
-    super::grant::LEASE_MIN,
-    super::grant::LEASE_MAX,
-    super::grant::FIRST_LEASE,
-];
-
 pub struct RedisReplayStore {
     connections: Connections,
     prefix: String,
     epoch_key: String,
+    events_key: String,
     /// The last epoch Redis reported; refreshed by every step and once a second.
     epoch: AtomicI64,
     retain_after_exp: i64,
-    policy: GrantPolicy,
     script: redis::Script,
     /// Stream ids are this process's random id plus a counter: unique across instances without a
     /// random draw per request.
@@ -63,10 +56,10 @@ impl RedisReplayStore {
             connections: Connections::new(client, timeout),
             prefix: prefix.to_owned(),
             epoch_key: format!("{prefix}epoch"),
+            events_key: format!("{prefix}events"),
             epoch: AtomicI64::new(UNKNOWN_EPOCH),
             retain_after_exp: leeway + TTL_MARGIN_SECS,
-            policy,
-            script: redis::Script::new(include_str!("grant.lua")),
+            script: redis::Script::new(&script_text(&policy)),
             instance: uuid::Uuid::new_v4().as_u64_pair().0 & 0x1f_ffff,
             counter: AtomicU64::new(0),
         })
@@ -82,14 +75,7 @@ impl RedisReplayStore {
     }
 
     fn invocation(&self, step: &str, jti: &Jti, now: i64) -> redis::ScriptInvocation<'_> {
-        step_call(
-            &self.script,
-            self.key(jti),
-            &self.epoch_key,
-            &self.policy,
-            step,
-            now,
-        )
+        step_call(&self.script, self.key(jti), &self.epoch_key, step, now)
     }
 
     fn join_or_peek<'a>(
@@ -180,6 +166,9 @@ impl RedisReplayStore {
         Ok((code == 0).then_some(end))
     }
 
+    /// Closes the stream and, in the same script call, appends its history `event` (JSON) to
+    /// the stream every instance shares (`history`): one round trip for both, and the event is
+    /// stored exactly when the close is.
     pub async fn close(
         &self,
         jti: &Jti,
@@ -187,8 +176,9 @@ impl RedisReplayStore {
         stream: u64,
         sent: Sent,
         now: i64,
+        event: Option<&str>,
     ) -> Result<(), ReplayUnavailable> {
-        let call = self.close_call(jti, exp, stream, sent, now);
+        let call = self.close_call(jti, exp, stream, sent, now, event);
         let _: (i64,) = self
             .connections
             .bounded(|mut conn| {
@@ -206,16 +196,19 @@ impl RedisReplayStore {
         stream: u64,
         sent: Sent,
         now: i64,
+        event: Option<&str>,
     ) -> redis::ScriptInvocation<'_> {
         let mut call = self.invocation("close", jti, now);
         let (value, counted) = match sent {
             Sent::Upto(written) => (written, "upto"),
             Sent::Count(count) => (count, "count"),
         };
-        call.arg(stream.to_string())
+        call.key(&self.events_key)
+            .arg(stream.to_string())
             .arg(value)
             .arg(exp + self.retain_after_exp)
-            .arg(counted);
+            .arg(counted)
+            .arg(event.unwrap_or(""));
         call
     }
 
@@ -229,7 +222,7 @@ impl RedisReplayStore {
             self.key(request.jti),
             self.epoch_key.clone(),
         );
-        let (policy, timeout) = (self.policy, self.connections.timeout);
+        let (events_key, timeout) = (self.events_key.clone(), self.connections.timeout);
         let (stream, retain, now) = (
             request.stream,
             request.exp + self.retain_after_exp,
@@ -237,8 +230,13 @@ impl RedisReplayStore {
         );
         tokio::spawn(async move {
             for _ in 0..60 {
-                let mut call = step_call(&script, key.clone(), &epoch_key, &policy, "close", now);
-                call.arg(stream.to_string()).arg(0).arg(retain).arg("count");
+                let mut call = step_call(&script, key.clone(), &epoch_key, "close", now);
+                call.key(&events_key)
+                    .arg(stream.to_string())
+                    .arg(0)
+                    .arg(retain)
+                    .arg("count")
+                    .arg("");
                 if let Ok(Ok(_)) =
                     tokio::time::timeout(timeout, call.invoke_async::<(i64,)>(&mut conn)).await
                 {
@@ -253,11 +251,10 @@ impl RedisReplayStore {
     /// Appends a download event to the stream every instance shares (`history`), trimmed to
     /// about `history::MAX_EVENTS`.
     pub async fn append_event(&self, json: &str) -> Result<(), ReplayUnavailable> {
-        let key = format!("{}events", self.prefix);
         let _: String = self
             .connections
             .bounded(|mut conn| {
-                let (key, json) = (&key, json);
+                let (key, json) = (&self.events_key, json);
                 async move {
                     redis::cmd("XADD")
                         .arg(key)
@@ -282,7 +279,7 @@ impl RedisReplayStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<(Vec<(String, String)>, Option<String>), ReplayUnavailable> {
-        let key = format!("{}events", self.prefix);
+        let key = &self.events_key;
         let start = after.map_or_else(|| "-".to_owned(), |id| format!("({id}"));
         let mut pipe = redis::pipe();
         pipe.cmd("XRANGE")
@@ -415,28 +412,37 @@ impl RedisReplayStore {
     }
 }
 
-/// The script call for `step` at `now` on `key`, with the policy; the step's own arguments follow.
+/// The script call for `step` at `now` on `key`; the step's own arguments follow.
 fn step_call<'a>(
     script: &'a redis::Script,
     key: String,
     epoch_key: &str,
-    policy: &GrantPolicy,
     step: &str,
     now: i64,
 ) -> redis::ScriptInvocation<'a> {
     let mut call = script.prepare_invoke();
-    call.key(key)
-        .key(epoch_key)
-        .arg(step)
-        .arg(now)
-        .arg(policy.redundancy_min)
-        .arg(policy.redundancy_divisor)
-        .arg(policy.idle)
-        .arg(policy.max_age)
-        .arg(policy.max_streams)
-        .arg(policy.max_requests)
-        .arg(&LEASE_ARGS[..]);
+    call.key(key).key(epoch_key).arg(step).arg(now);
     call
+}
+
+/// `grant.lua` with this store's constants in front: the policy, the lease constants as
+/// `grant.rs` has them, and the history stream's length.
+fn script_text(policy: &GrantPolicy) -> String {
+    use super::grant::{FIRST_LEASE, LEASE_MAX, LEASE_MIN};
+    format!(
+        "local POLICY = {{ redundancy_min = {}, redundancy_divisor = {}, idle = {}, \
+         max_age = {}, max_streams = {}, max_requests = {}, lease_min = {LEASE_MIN}, \
+         lease_max = {LEASE_MAX}, first_lease = {FIRST_LEASE} }}\n\
+         local MAX_EVENTS = {}\n{}",
+        policy.redundancy_min,
+        policy.redundancy_divisor,
+        policy.idle,
+        policy.max_age,
+        policy.max_streams,
+        policy.max_requests,
+        crate::history::MAX_EVENTS,
+        include_str!("grant.lua"),
+    )
 }
 
 fn refusal(code: i64) -> Result<Refusal, ReplayUnavailable> {
