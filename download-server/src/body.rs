@@ -235,28 +235,7 @@ impl Drop for Leased {
                     history.record_or_hand_over(&event)
                 })?
             });
-        let redis = match &*self.replay {
-            ReplayStore::Memory(memory) => {
-                memory.close(&jti, exp, stream, Sent::Upto(written), now);
-                return;
-            }
-            ReplayStore::Redis(_) => Arc::clone(&self.replay),
-        };
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            tracing::warn!("no runtime to close a download stream on");
-            return;
-        };
-        runtime.spawn(async move {
-            let ReplayStore::Redis(replay) = &*redis else {
-                return;
-            };
-            let sent = Sent::Upto(written);
-            if let Err(error) = replay
-                .close(&jti, exp, stream, sent, now, event.as_deref())
-                .await
-            {
-                tracing::warn!(%error, "could not close a download stream");
-            }
-        });
+        self.replay
+            .close_soon(&jti, exp, stream, Sent::Upto(written), event);
     }
 }

@@ -173,6 +173,39 @@ impl ReplayStore {
         }
     }
 
+    /// The same close, off the caller's path: memory closes at once; Redis queues it, with the
+    /// stream's history `event` (JSON), for the next close call, made by a task this starts when
+    /// none is running (`RedisReplayStore::flush_closes`).
+    pub fn close_soon(
+        self: &std::sync::Arc<Self>,
+        jti: &Jti,
+        exp: i64,
+        stream: u64,
+        sent: Sent,
+        event: Option<String>,
+    ) {
+        let redis = match &**self {
+            ReplayStore::Memory(m) => {
+                m.close(jti, exp, stream, sent, shared::time::now_secs());
+                return;
+            }
+            ReplayStore::Redis(r) => r,
+        };
+        if !redis.queue_close(jti, exp, stream, sent, event) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!("no runtime to close download streams on");
+            return;
+        };
+        let store = std::sync::Arc::clone(self);
+        runtime.spawn(async move {
+            if let ReplayStore::Redis(redis) = &*store {
+                redis.flush_closes().await;
+            }
+        });
+    }
+
     /// Tokens issued (`iat`) before this second are refused: the store cannot know whether they
     /// were used before it started (memory) or before Redis lost its data (Redis).
     pub async fn epoch(&self) -> Result<i64, ReplayUnavailable> {

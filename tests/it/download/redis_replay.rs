@@ -391,3 +391,104 @@ async fn once_readyz_is_back_after_a_redis_restart_every_worker_serves() {
         );
     }
 }
+
+/// The `evalsha`/`eval` calls Redis has answered since its statistics were last reset.
+fn script_calls(conn: &mut redis::Connection) -> u64 {
+    let stats: String = redis::cmd("INFO").arg("commandstats").query(conn).unwrap();
+    stats
+        .lines()
+        .filter(|line| line.starts_with("cmdstat_evalsha:") || line.starts_with("cmdstat_eval:"))
+        .filter_map(|line| {
+            line.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+/// Closes queue while a close call is in flight and go out together in the next one; each still
+/// counts as its own stream's close. Redis is frozen while the downloads start, so that their
+/// joins are answered in one burst and their bodies end together.
+#[tokio::test]
+async fn downloads_that_end_together_are_closed_in_one_call_and_each_close_counts() {
+    let redis = RedisServer::start();
+    let (url, prefix) = (redis.url(), RedisServer::prefix());
+    let server = DownloadServer::spawn_with(move |config| {
+        config.replay = url;
+        config.replay_prefix = prefix;
+        // Longer than the freeze below: the joins wait for Redis instead of failing.
+        config.replay_timeout_ms = 5_000;
+    })
+    .await;
+    server.put_file("f.bin", &[7u8; 4096]);
+    wait_past_epoch(&server).await;
+    let prefix = server.config.replay_prefix.clone();
+    let events_key = format!("{prefix}events");
+    let mut conn = redis.connection();
+    // Downloads and refused reuses so far: each makes one event.
+    let (mut downloads, mut refused) = (0, 0);
+    for _ in 0..5 {
+        let () = redis::cmd("CONFIG")
+            .arg("RESETSTAT")
+            .query(&mut conn)
+            .unwrap();
+        let tokens: Vec<String> = (0..32).map(|_| server.mint("f.bin")).collect();
+        redis.freeze();
+        let requests: Vec<_> = tokens
+            .iter()
+            .map(|token| {
+                let (client, url) = (server.client.clone(), server.url(token));
+                tokio::spawn(async move {
+                    let response = client.get(url).send().await.unwrap();
+                    (
+                        response.status().as_u16(),
+                        response.bytes().await.unwrap().len(),
+                    )
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        redis.thaw();
+        for request in requests {
+            assert_eq!(request.await.unwrap(), (200, 4096));
+        }
+        downloads += tokens.len();
+
+        // Every close lands (bounded): each appends its event in the same call, and leaves its
+        // token's key as "used" (the whole file went out: the grant is spent and forgotten).
+        let mut events = 0;
+        for _ in 0..300 {
+            events = redis::cmd("XLEN")
+                .arg(&events_key)
+                .query(&mut conn)
+                .unwrap();
+            if events >= downloads + refused {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(events, downloads + refused, "one event per download");
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}jti:*"))
+            .query(&mut conn)
+            .unwrap();
+        assert_eq!(keys.len(), downloads);
+        for key in &keys {
+            let value: String = redis::cmd("GET").arg(key).query(&mut conn).unwrap();
+            assert_eq!(value, "1", "{key} is not spent");
+        }
+        // 32 joins, and fewer than 32 close calls.
+        let calls = script_calls(&mut conn);
+        for token in &tokens {
+            assert_eq!(server.get(token).await.status(), 410);
+        }
+        refused += tokens.len();
+        if calls < 64 {
+            return;
+        }
+    }
+    panic!("no round closed two downloads in one call");
+}

@@ -1,9 +1,11 @@
 -- The grant rules of replay/grant.rs, run atomically inside Redis: one script call per step,
 -- so every instance on this Redis sees one order of opens, joins, renewals and closes.
 --
--- KEYS[1]: the token's key (`<prefix>jti:<jti>`): absent (never used), a grant as JSON, or any
---          other string (used, no grant: spent, ended, or a consumption by an older version).
--- KEYS[2]: the epoch key. KEYS[3] (close only): the history stream (`<prefix>events`).
+-- A token's key (`<prefix>jti:<jti>`) is absent (never used), a grant as JSON, or any other
+-- string (used, no grant: spent, ended, or a consumption by an older version).
+-- join, peek, renew: KEYS[1] the token's key, KEYS[2] the epoch key.
+-- close: KEYS[1] the history stream (`<prefix>events`), KEYS[2] the epoch key, KEYS[3..] the
+--        keys of the tokens whose streams it closes.
 -- ARGV[1]: the step (join, peek, renew, close); ARGV[2]: now (seconds); then per step (below).
 -- Byte offsets stay below 2^53, so Lua's numbers hold them exactly; stream ids are strings.
 --
@@ -206,8 +208,8 @@ local function close(g, id, written, counted)
   return 0
 end
 
-local function load()
-  local raw = redis.call('GET', KEYS[1])
+local function load(key)
+  local raw = redis.call('GET', key)
   if raw and string.sub(raw, 1, 1) == '{' then
     local g = cjson.decode(raw)
     -- cjson decodes an empty array as an empty object: both are empty tables.
@@ -218,17 +220,17 @@ end
 
 -- The key lives while the token could be accepted (`retain`, exp + leeway + margin) and while
 -- its grant could still be joined.
-local function save(g, retain)
+local function save(key, g, retain)
   local until_ = math.max(retain, math.min(g.o + policy.max_age, now + policy.idle) + 60)
-  redis.call('SET', KEYS[1], cjson.encode(g), 'EXAT', until_)
+  redis.call('SET', key, cjson.encode(g), 'EXAT', until_)
 end
 
 -- The grant is over: keep only "used" for as long as the token could be accepted.
-local function forget(retain)
+local function forget(key, retain)
   if retain > now then
-    redis.call('SET', KEYS[1], '1', 'EXAT', retain)
+    redis.call('SET', key, '1', 'EXAT', retain)
   else
-    redis.call('DEL', KEYS[1])
+    redis.call('DEL', key)
   end
 end
 
@@ -247,7 +249,7 @@ if step == 'join' or step == 'peek' then
   local etag, size, start, want, id = arg(4), tonumber(arg(5)), tonumber(arg(6)), tonumber(arg(7)), arg(8)
   local current = epoch()
   if iat < current then return { BEFORE_EPOCH, 0, current } end
-  local g, raw = load()
+  local g, raw = load(KEYS[1])
   if step == 'peek' then
     if g then
       if ended(g) then return { ENDED, 0, current } end
@@ -266,41 +268,48 @@ if step == 'join' or step == 'peek' then
   end
   local code, finish = join(g, id, etag, start, want, arg(9) == 'whole')
   if code == ENDED then
-    forget(retain)
+    forget(KEYS[1], retain)
   elseif code == 0 then
-    save(g, retain)
+    save(KEYS[1], g, retain)
   end
   return { code, finish or 0, current }
 end
 
 if step == 'renew' then
   -- stream, written, retain
-  local g = load()
+  local g = load(KEYS[1])
   if not g then return { 1, 0 } end
   local finish = renew(g, arg(1), tonumber(arg(2)))
-  save(g, tonumber(arg(3)))
+  save(KEYS[1], g, tonumber(arg(3)))
   if finish then return { 0, finish } end
   return { 1, 0 }
 end
 
 if step == 'close' then
-  -- stream, sent, retain, upto or count, and the stream's history event (JSON) or ''. The
-  -- event is appended here, in the same call as the close it describes.
-  local event = arg(5)
-  if event and event ~= '' then
-    redis.call('XADD', KEYS[3], 'MAXLEN', '~', MAX_EVENTS, '*', 'e', event)
+  -- Many streams at once (the closes of concurrent downloads travel together). Per token key
+  -- KEYS[2 + i]: stream, sent, retain, upto or count, and the stream's history event (JSON) or
+  -- '', appended here, in the same call as the close it describes.
+  local closed = 0
+  for i = 3, #KEYS do
+    local key, at = KEYS[i], 2 + 5 * (i - 3)
+    local event, retain = ARGV[at + 5], tonumber(ARGV[at + 3])
+    if event ~= '' then
+      redis.call('XADD', KEYS[1], 'MAXLEN', '~', MAX_EVENTS, '*', 'e', event)
+    end
+    local g = load(key)
+    if g then
+      local after = close(g, ARGV[at + 1], tonumber(ARGV[at + 2]), ARGV[at + 4] == 'count')
+      if after == 0 then
+        save(key, g, retain)
+      elseif after == 1 then
+        forget(key, retain)
+      else
+        redis.call('DEL', key)
+      end
+      closed = closed + 1
+    end
   end
-  local g = load()
-  if not g then return { 0 } end
-  local after = close(g, arg(1), tonumber(arg(2)), arg(4) == 'count')
-  if after == 0 then
-    save(g, tonumber(arg(3)))
-  elseif after == 1 then
-    forget(tonumber(arg(3)))
-  else
-    redis.call('DEL', KEYS[1])
-  end
-  return { after }
+  return { closed }
 end
 
 return redis.error_reply('unknown step ' .. tostring(step))

@@ -3,7 +3,8 @@
 //! Each step of a grant (open or join, renew, close; see `replay::grant`) is one call of one
 //! script (`grant.lua`), atomic on the server: it reads the epoch (setting it to now when it is
 //! missing, i.e. Redis lost its data), refuses a token issued before it, then applies the step
-//! to the token's one key. Epoch check and step happen together, so a Redis that restarts empty
+//! to the token's one key. Closes of streams that end together share one call (up to
+//! `CLOSE_BATCH`, queued while a call is in flight), each applied to its own key as if alone. Epoch check and step happen together, so a Redis that restarts empty
 //! between them cannot let a used token through. Every call is bounded by a short timeout and
 //! any error or delay fails closed; a call whose connection turns out to be lost is made once
 //! more on the reconnected one (`connections.rs`), which every step allows: a retry with the
@@ -17,12 +18,16 @@ use connections::Connections;
 use redis::aio::ConnectionManager;
 use shared::Jti;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 /// Keys outlive `exp` + leeway by this much, so clock skew between instances and Redis can never
 /// let a key vanish while its token is still accepted somewhere.
 const TTL_MARGIN_SECS: i64 = 60;
 const UNKNOWN_EPOCH: i64 = i64::MIN;
+
+/// At most this many closes travel in one script call (each costs Redis about 20 µs).
+const CLOSE_BATCH: usize = 64;
 
 pub struct RedisReplayStore {
     connections: Connections,
@@ -37,6 +42,24 @@ pub struct RedisReplayStore {
     /// random draw per request.
     instance: u64,
     counter: AtomicU64,
+    /// Closes waiting for the close call in flight (`flush_closes`).
+    closes: Mutex<Closes>,
+}
+
+#[derive(Default)]
+struct Closes {
+    queue: Vec<Close>,
+    flushing: bool,
+}
+
+/// One stream's close, as the script's close step takes it.
+struct Close {
+    key: String,
+    stream: u64,
+    sent: Sent,
+    retain: i64,
+    /// The stream's history event (JSON), appended by the same call.
+    event: Option<String>,
 }
 
 impl RedisReplayStore {
@@ -62,6 +85,7 @@ impl RedisReplayStore {
             script: redis::Script::new(&script_text(&policy)),
             instance: uuid::Uuid::new_v4().as_u64_pair().0 & 0x1f_ffff,
             counter: AtomicU64::new(0),
+            closes: Mutex::default(),
         })
     }
 
@@ -167,8 +191,8 @@ impl RedisReplayStore {
     }
 
     /// Closes the stream and, in the same script call, appends its history `event` (JSON) to
-    /// the stream every instance shares (`history`): one round trip for both, and the event is
-    /// stored exactly when the close is.
+    /// the stream every instance shares (`history`), so the event is stored exactly when the
+    /// close is.
     pub async fn close(
         &self,
         jti: &Jti,
@@ -176,9 +200,69 @@ impl RedisReplayStore {
         stream: u64,
         sent: Sent,
         now: i64,
-        event: Option<&str>,
+        event: Option<String>,
     ) -> Result<(), ReplayUnavailable> {
-        let call = self.close_call(jti, exp, stream, sent, now, event);
+        self.send_closes(&[self.close_of(jti, exp, stream, sent, event)], now)
+            .await
+    }
+
+    /// Queues the close for the next close call (see `flush_closes`). Returns whether the caller
+    /// must start `flush_closes`: none is running.
+    pub fn queue_close(
+        &self,
+        jti: &Jti,
+        exp: i64,
+        stream: u64,
+        sent: Sent,
+        event: Option<String>,
+    ) -> bool {
+        let close = self.close_of(jti, exp, stream, sent, event);
+        let mut closes = self.closes.lock().unwrap_or_else(PoisonError::into_inner);
+        closes.queue.push(close);
+        !std::mem::replace(&mut closes.flushing, true)
+    }
+
+    /// Sends the queued closes, one call at a time, until none is left: the closes of
+    /// concurrent downloads that ended while a call was in flight go together in the next one,
+    /// so a busy server makes one call for many closes (Redis's and the client's fixed cost per
+    /// call shared) and a lone close is sent at once, with no timer.
+    pub async fn flush_closes(&self) {
+        loop {
+            let batch: Vec<Close> = {
+                let mut closes = self.closes.lock().unwrap_or_else(PoisonError::into_inner);
+                if closes.queue.is_empty() {
+                    closes.flushing = false;
+                    return;
+                }
+                let n = closes.queue.len().min(CLOSE_BATCH);
+                closes.queue.drain(..n).collect()
+            };
+            let now = shared::time::now_secs();
+            if let Err(error) = self.send_closes(&batch, now).await {
+                tracing::warn!(%error, streams = batch.len(), "could not close download streams");
+            }
+        }
+    }
+
+    fn close_of(
+        &self,
+        jti: &Jti,
+        exp: i64,
+        stream: u64,
+        sent: Sent,
+        event: Option<String>,
+    ) -> Close {
+        Close {
+            key: self.key(jti),
+            stream,
+            sent,
+            retain: exp + self.retain_after_exp,
+            event,
+        }
+    }
+
+    async fn send_closes(&self, batch: &[Close], now: i64) -> Result<(), ReplayUnavailable> {
+        let call = close_call(&self.script, &self.events_key, &self.epoch_key, batch, now);
         let _: (i64,) = self
             .connections
             .bounded(|mut conn| {
@@ -189,54 +273,27 @@ impl RedisReplayStore {
         Ok(())
     }
 
-    fn close_call(
-        &self,
-        jti: &Jti,
-        exp: i64,
-        stream: u64,
-        sent: Sent,
-        now: i64,
-        event: Option<&str>,
-    ) -> redis::ScriptInvocation<'_> {
-        let mut call = self.invocation("close", jti, now);
-        let (value, counted) = match sent {
-            Sent::Upto(written) => (written, "upto"),
-            Sent::Count(count) => (count, "count"),
-        };
-        call.key(&self.events_key)
-            .arg(stream.to_string())
-            .arg(value)
-            .arg(exp + self.retain_after_exp)
-            .arg(counted)
-            .arg(event.unwrap_or(""));
-        call
-    }
-
     /// A join that timed out may still be applied later. The request already failed closed and
     /// served nothing, so close its stream once Redis answers again: that takes back exactly
     /// this request's part (a grant it opened is forgotten) and runs after the join on the same
     /// ordered connection.
     fn close_in_background(&self, mut conn: ConnectionManager, request: &StreamRequest<'_>) {
-        let (script, key, epoch_key) = (
+        let (script, events_key, epoch_key) = (
             self.script.clone(),
-            self.key(request.jti),
+            self.events_key.clone(),
             self.epoch_key.clone(),
         );
-        let (events_key, timeout) = (self.events_key.clone(), self.connections.timeout);
-        let (stream, retain, now) = (
+        let close = [self.close_of(
+            request.jti,
+            request.exp,
             request.stream,
-            request.exp + self.retain_after_exp,
-            request.now,
-        );
+            Sent::Count(0),
+            None,
+        )];
+        let (timeout, now) = (self.connections.timeout, request.now);
         tokio::spawn(async move {
             for _ in 0..60 {
-                let mut call = step_call(&script, key.clone(), &epoch_key, "close", now);
-                call.key(&events_key)
-                    .arg(stream.to_string())
-                    .arg(0)
-                    .arg(retain)
-                    .arg("count")
-                    .arg("");
+                let call = close_call(&script, &events_key, &epoch_key, &close, now);
                 if let Ok(Ok(_)) =
                     tokio::time::timeout(timeout, call.invoke_async::<(i64,)>(&mut conn)).await
                 {
@@ -283,13 +340,13 @@ impl RedisReplayStore {
         let start = after.map_or_else(|| "-".to_owned(), |id| format!("({id}"));
         let mut pipe = redis::pipe();
         pipe.cmd("XRANGE")
-            .arg(&key)
+            .arg(key)
             .arg("-")
             .arg("+")
             .arg("COUNT")
             .arg(1);
         pipe.cmd("XRANGE")
-            .arg(&key)
+            .arg(key)
             .arg(&start)
             .arg("+")
             .arg("COUNT")
@@ -422,6 +479,32 @@ fn step_call<'a>(
 ) -> redis::ScriptInvocation<'a> {
     let mut call = script.prepare_invoke();
     call.key(key).key(epoch_key).arg(step).arg(now);
+    call
+}
+
+/// The close step for `batch`: the history stream, the epoch key, then each token's key, with
+/// five arguments per close.
+fn close_call<'a>(
+    script: &'a redis::Script,
+    events_key: &str,
+    epoch_key: &str,
+    batch: &[Close],
+    now: i64,
+) -> redis::ScriptInvocation<'a> {
+    let mut call = script.prepare_invoke();
+    call.key(events_key).key(epoch_key).arg("close").arg(now);
+    for close in batch {
+        let (value, counted) = match close.sent {
+            Sent::Upto(written) => (written, "upto"),
+            Sent::Count(count) => (count, "count"),
+        };
+        call.key(&close.key)
+            .arg(close.stream.to_string())
+            .arg(value)
+            .arg(close.retain)
+            .arg(counted)
+            .arg(close.event.as_deref().unwrap_or(""));
+    }
     call
 }
 
