@@ -145,6 +145,28 @@ impl RedisServer {
             .expect("redis connection")
     }
 
+    /// Script calls Redis answered since its statistics were last reset (`INFO commandstats`:
+    /// EVALSHA, and EVAL for a script it had to load first).
+    pub fn script_calls(&self) -> u64 {
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query(&mut self.connection())
+            .expect("INFO commandstats");
+        info.lines()
+            .filter(|line| {
+                line.starts_with("cmdstat_evalsha:") || line.starts_with("cmdstat_eval:")
+            })
+            .filter_map(|line| {
+                line.split("calls=")
+                    .nth(1)?
+                    .split(',')
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .sum()
+    }
+
     /// Starts `redis-server` with the options, and waits until it answers PING on the plain port.
     fn launch(&self) -> ChildGuard {
         let mut command = Command::new("redis-server");

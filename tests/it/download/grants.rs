@@ -377,26 +377,6 @@ async fn a_full_download_again_after_a_cut_is_refused_when_it_would_be_a_second_
     assert_eq!(rest.bytes().await.unwrap().as_ref(), &body[got.len()..]);
 }
 
-/// Script calls Redis ran so far (`INFO commandstats`: EVALSHA, and EVAL for a script it had
-/// to load first).
-fn script_calls(redis: &RedisServer) -> u64 {
-    let info: String = ::redis::cmd("INFO")
-        .arg("commandstats")
-        .query(&mut redis.connection())
-        .unwrap();
-    info.lines()
-        .filter(|line| line.starts_with("cmdstat_evalsha:") || line.starts_with("cmdstat_eval:"))
-        .filter_map(|line| {
-            line.split("calls=")
-                .nth(1)?
-                .split(',')
-                .next()?
-                .parse::<u64>()
-                .ok()
-        })
-        .sum()
-}
-
 /// Redis work per download: the common one-request download of a file up to 1 MiB is two
 /// script calls (open, close), as a consumption and a release were before grants; a larger one
 /// adds one renewal per lease (a quarter of the allowance: 1 MiB for 64 MiB, 16 MiB from 1 GiB).
@@ -410,13 +390,13 @@ async fn a_download_costs_redis_one_call_to_open_one_to_close_and_one_per_lease(
     for (name, size, leases) in [("one.bin", MIB, 1), ("big.bin", 64 * MIB, 64)] {
         server.put_file(name, &body(size));
         let token = server.mint(name);
-        let before = script_calls(redis);
+        let before = redis.script_calls();
         let response = server.get(&token).await;
         assert_eq!(response.bytes().await.unwrap().len(), size);
         // The close runs once the body ended; wait for it (bounded).
         let mut calls = 0;
         for _ in 0..100 {
-            calls = script_calls(redis) - before;
+            calls = redis.script_calls() - before;
             if calls > leases {
                 break;
             }

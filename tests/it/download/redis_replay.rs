@@ -392,23 +392,6 @@ async fn once_readyz_is_back_after_a_redis_restart_every_worker_serves() {
     }
 }
 
-/// The `evalsha`/`eval` calls Redis has answered since its statistics were last reset.
-fn script_calls(conn: &mut redis::Connection) -> u64 {
-    let stats: String = redis::cmd("INFO").arg("commandstats").query(conn).unwrap();
-    stats
-        .lines()
-        .filter(|line| line.starts_with("cmdstat_evalsha:") || line.starts_with("cmdstat_eval:"))
-        .filter_map(|line| {
-            line.split("calls=")
-                .nth(1)?
-                .split(',')
-                .next()?
-                .parse::<u64>()
-                .ok()
-        })
-        .sum()
-}
-
 /// Closes queue while a close call is in flight and go out together in the next one; each still
 /// counts as its own stream's close. Redis is frozen while the downloads start, so that their
 /// joins are answered in one burst and their bodies end together.
@@ -481,7 +464,7 @@ async fn downloads_that_end_together_are_closed_in_one_call_and_each_close_count
             assert_eq!(value, "1", "{key} is not spent");
         }
         // 32 joins, and fewer than 32 close calls.
-        let calls = script_calls(&mut conn);
+        let calls = redis.script_calls();
         for token in &tokens {
             assert_eq!(server.get(token).await.status(), 410);
         }
