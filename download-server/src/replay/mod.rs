@@ -191,13 +191,15 @@ impl ReplayStore {
             }
             ReplayStore::Redis(r) => r,
         };
+        // Checked before queueing: a close queued with no task to send it would mark a flusher
+        // as running and leave every later close waiting behind it.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!("no runtime to close a download stream on");
+            return;
+        };
         if !redis.queue_close(jti, exp, stream, sent, event) {
             return;
         }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            tracing::warn!("no runtime to close download streams on");
-            return;
-        };
         let store = std::sync::Arc::clone(self);
         runtime.spawn(async move {
             if let ReplayStore::Redis(redis) = &*store {

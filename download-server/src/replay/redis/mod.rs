@@ -3,12 +3,13 @@
 //! Each step of a grant (open or join, renew, close; see `replay::grant`) is one call of one
 //! script (`grant.lua`), atomic on the server: it reads the epoch (setting it to now when it is
 //! missing, i.e. Redis lost its data), refuses a token issued before it, then applies the step
-//! to the token's one key. Closes of streams that end together share one call (up to
-//! `CLOSE_BATCH`, queued while a call is in flight), each applied to its own key as if alone. Epoch check and step happen together, so a Redis that restarts empty
-//! between them cannot let a used token through. Every call is bounded by a short timeout and
-//! any error or delay fails closed; a call whose connection turns out to be lost is made once
-//! more on the reconnected one (`connections.rs`), which every step allows: a retry with the
-//! same stream id gets the same answer.
+//! to the token's one key. Epoch check and step happen together, so a Redis that restarts empty
+//! between them cannot let a used token through. Closes of streams that end together share one
+//! call (up to `CLOSE_BATCH`, queued while a call is in flight), each applied to its own key as
+//! if alone. Every call is bounded by a short timeout and any error or delay fails closed; a call
+//! whose connection turns out to be lost is made once more on the reconnected one
+//! (`connections.rs`), which every step allows: a retry with the same stream id gets the same
+//! answer.
 
 mod connections;
 
