@@ -116,11 +116,32 @@ impl ReplayStore {
 
     /// Opens the token's grant (the first request that sends bytes; the `jti` is then used) or
     /// joins it, in one atomic step across every instance.
-    pub async fn join(&self, request: &StreamRequest<'_>) -> Result<Joined, ReplayUnavailable> {
-        match self {
-            ReplayStore::Memory(m) => m.join(request),
-            ReplayStore::Redis(r) => r.join(request).await,
+    /// On Redis, the join waits in its thread's queue for the next join call: one call for the
+    /// joins of concurrent requests (`RedisReplayStore::flush_joins`, run by a task this starts
+    /// when none is running).
+    pub async fn join(
+        self: &std::sync::Arc<Self>,
+        request: &StreamRequest<'_>,
+    ) -> Result<Joined, ReplayUnavailable> {
+        let redis = match &**self {
+            ReplayStore::Memory(m) => return m.join(request),
+            ReplayStore::Redis(r) => r,
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return redis.join(request).await;
+        };
+        let (answer, start) = redis.queue_join(request);
+        if let Some(queue) = start {
+            let store = std::sync::Arc::clone(self);
+            runtime.spawn(async move {
+                if let ReplayStore::Redis(redis) = &*store {
+                    redis.flush_joins(&queue).await;
+                }
+            });
         }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(ReplayUnavailable("the join call was dropped".into())))
     }
 
     /// What a GET with this token would find, without using anything (HEAD).

@@ -101,7 +101,7 @@ enum Answer {
 }
 
 /// Runs `steps` on `store` for a fresh token, tracking each stream's position from the answers.
-async fn run(store: &ReplayStore, steps: &[(i64, Step)], size: u64, base: i64) -> Vec<Answer> {
+async fn run(store: &Arc<ReplayStore>, steps: &[(i64, Step)], size: u64, base: i64) -> Vec<Answer> {
     let jti = Jti::new_random();
     // Every time stays below exp + leeway + 60 s, where the Redis store still keeps a used
     // token's mark (the memory store keeps it until its real-time sweep, which these simulated

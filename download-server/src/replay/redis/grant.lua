@@ -3,7 +3,9 @@
 --
 -- A token's key (`<prefix>jti:<jti>`) is absent (never used), a grant as JSON, or any other
 -- string (used, no grant: spent, ended, or a consumption by an older version).
--- join, peek, renew: KEYS[1] the token's key, KEYS[2] the epoch key.
+-- join: KEYS[1] the epoch key, KEYS[2..] the keys of the tokens it joins (the joins of
+--       concurrent requests travel together, each applied as if alone, in order).
+-- peek, renew: KEYS[1] the token's key, KEYS[2] the epoch key.
 -- close: KEYS[1] the history stream (`<prefix>events`), KEYS[2] the epoch key, KEYS[3..] the
 --        keys of the tokens whose streams it closes.
 -- ARGV[1]: the step (join, peek, renew, close); ARGV[2]: now (seconds); then per step (below).
@@ -14,6 +16,7 @@
 
 local SPENT, ENDED, CHANGED, BUSY, EXPIRED, BEFORE_EPOCH, OPEN = 1, 2, 3, 4, 5, 6, 7
 
+-- `now` is reassigned per join of a batch: each join keeps its own request's clock.
 local step, now = ARGV[1], tonumber(ARGV[2])
 local policy = POLICY
 local arg = function(i) return ARGV[2 + i] end
@@ -234,45 +237,66 @@ local function forget(key, retain)
   end
 end
 
-local function epoch()
-  local value = redis.call('GET', KEYS[2])
+local function epoch(key)
+  local value = redis.call('GET', key)
   if not value then
-    redis.call('SET', KEYS[2], now)
+    redis.call('SET', key, now)
     value = now
   end
   return tonumber(value)
 end
 
-if step == 'join' or step == 'peek' then
-  -- iat, retain, may_open, etag, size, start, want, stream, lease (renewed or whole)
-  local iat, retain, may_open = tonumber(arg(1)), tonumber(arg(2)), arg(3) == '1'
-  local etag, size, start, want, id = arg(4), tonumber(arg(5)), tonumber(arg(6)), tonumber(arg(7)), arg(8)
-  local current = epoch()
-  if iat < current then return { BEFORE_EPOCH, 0, current } end
-  local g, raw = load(KEYS[1])
+-- A join's or peek's code and lease end, for the token's key `key` with its arguments
+-- `a(1..9)`: iat, retain, may_open, etag, size, start, want, stream, lease (renewed or whole).
+local function join_or_peek(key, a, current)
+  local iat, retain, may_open = tonumber(a(1)), tonumber(a(2)), a(3) == '1'
+  local etag, size, start, want, id = a(4), tonumber(a(5)), tonumber(a(6)), tonumber(a(7)), a(8)
+  if iat < current then return BEFORE_EPOCH, 0 end
+  local g, raw = load(key)
   if step == 'peek' then
     if g then
-      if ended(g) then return { ENDED, 0, current } end
-      if g.e ~= etag then return { CHANGED, 0, current } end
-      if spent(g) then return { SPENT, 0, current } end
-      return { OPEN, 0, current }
+      if ended(g) then return ENDED, 0 end
+      if g.e ~= etag then return CHANGED, 0 end
+      if spent(g) then return SPENT, 0 end
+      return OPEN, 0
     end
-    if raw then return { SPENT, 0, current } end
-    if may_open then return { 0, 0, current } end
-    return { EXPIRED, 0, current }
+    if raw then return SPENT, 0 end
+    if may_open then return 0, 0 end
+    return EXPIRED, 0
   end
   if not g then
-    if raw then return { SPENT, 0, current } end
-    if not may_open then return { EXPIRED, 0, current } end
+    if raw then return SPENT, 0 end
+    if not may_open then return EXPIRED, 0 end
     g = { e = etag, s = size, b = size + redundancy(size), o = now, l = now, q = 0, n = 0, d = {}, t = {} }
   end
-  local code, finish = join(g, id, etag, start, want, arg(9) == 'whole')
+  local code, finish = join(g, id, etag, start, want, a(9) == 'whole')
   if code == ENDED then
-    forget(KEYS[1], retain)
+    forget(key, retain)
   elseif code == 0 then
-    save(KEYS[1], g, retain)
+    save(key, g, retain)
   end
-  return { code, finish or 0, current }
+  return code, finish or 0
+end
+
+if step == 'peek' then
+  local current = epoch(KEYS[2])
+  local code, finish = join_or_peek(KEYS[1], arg, current)
+  return { code, finish, current }
+end
+
+if step == 'join' then
+  -- Per token key KEYS[1 + i]: now, then the nine arguments of join_or_peek. The reply is the
+  -- epoch, then a code and a lease end per join.
+  local current = epoch(KEYS[1])
+  local reply = { current }
+  for i = 2, #KEYS do
+    local at = 2 + 10 * (i - 2)
+    now = tonumber(ARGV[at + 1])
+    local code, finish = join_or_peek(KEYS[i], function(j) return ARGV[at + 1 + j] end, current)
+    reply[#reply + 1] = code
+    reply[#reply + 1] = finish
+  end
+  return reply
 end
 
 if step == 'renew' then

@@ -4,9 +4,9 @@
 //! script (`grant.lua`), atomic on the server: it reads the epoch (setting it to now when it is
 //! missing, i.e. Redis lost its data), refuses a token issued before it, then applies the step
 //! to the token's one key. Epoch check and step happen together, so a Redis that restarts empty
-//! between them cannot let a used token through. Closes of streams that end together share one
-//! call (up to `CLOSE_BATCH`, queued while a call is in flight), each applied to its own key as
-//! if alone. Every call is bounded by a short timeout and any error or delay fails closed; a call
+//! between them cannot let a used token through. Joins of concurrent requests on one worker
+//! share one call (up to `JOIN_BATCH`: `flush_joins`), and so do closes of streams that end
+//! together (up to `CLOSE_BATCH`), each applied to its own key as if alone, in order. Every call is bounded by a short timeout and any error or delay fails closed; a call
 //! whose connection turns out to be lost is made once more on the reconnected one
 //! (`connections.rs`), which every step allows: a retry with the same stream id gets the same
 //! answer.
@@ -19,8 +19,10 @@ use connections::Connections;
 use redis::aio::ConnectionManager;
 use shared::Jti;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+use thread_local::ThreadLocal;
+use tokio::sync::oneshot;
 
 /// Keys outlive `exp` + leeway by this much, so clock skew between instances and Redis can never
 /// let a key vanish while its token is still accepted somewhere.
@@ -29,6 +31,8 @@ const UNKNOWN_EPOCH: i64 = i64::MIN;
 
 /// At most this many closes travel in one script call (each costs Redis about 20 µs).
 const CLOSE_BATCH: usize = 64;
+/// At most this many joins travel in one script call.
+const JOIN_BATCH: usize = 64;
 
 pub struct RedisReplayStore {
     connections: Connections,
@@ -45,6 +49,67 @@ pub struct RedisReplayStore {
     counter: AtomicU64,
     /// Closes waiting for the close call in flight (`flush_closes`).
     closes: Mutex<Closes>,
+    /// Per thread: joins waiting for that thread's join call in flight (`flush_joins`).
+    joins: ThreadLocal<Arc<Mutex<Joins>>>,
+}
+
+/// One thread's queue of joins. Per thread, so that a join's answer wakes its request on the
+/// worker it runs on: a wake-up across threads costs about what the shared call saves.
+#[derive(Default)]
+pub struct Joins {
+    queue: Vec<(Join, oneshot::Sender<Result<Joined, ReplayUnavailable>>)>,
+    flushing: bool,
+}
+
+/// One join, as the script's join step takes it.
+struct Join {
+    key: String,
+    jti: Jti,
+    exp: i64,
+    now: i64,
+    iat: i64,
+    may_open: bool,
+    etag: String,
+    size: u64,
+    start: u64,
+    want: u64,
+    stream: u64,
+    lease: Lease,
+}
+
+impl Join {
+    /// The step's nine arguments: iat, retain, may_open, etag, size, start, want, stream, lease.
+    fn push_args(&self, call: &mut redis::ScriptInvocation<'_>, retain_after_exp: i64) {
+        call.arg(self.iat)
+            .arg(self.exp + retain_after_exp)
+            .arg(if self.may_open { "1" } else { "0" })
+            .arg(&self.etag)
+            .arg(self.size)
+            .arg(self.start)
+            .arg(self.want)
+            .arg(self.stream.to_string())
+            .arg(match self.lease {
+                Lease::Renewed => "renewed",
+                Lease::Whole => "whole",
+            });
+    }
+
+    fn new(key: String, r: &StreamRequest<'_>) -> Self {
+        Join {
+            key,
+            jti: *r.jti,
+            exp: r.exp,
+            now: r.now,
+            iat: r.iat,
+            may_open: r.may_open,
+            etag: r.etag.to_owned(),
+            size: r.size,
+            start: r.start,
+            want: r.want,
+            stream: r.stream,
+            lease: r.lease,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -87,6 +152,7 @@ impl RedisReplayStore {
             instance: uuid::Uuid::new_v4().as_u64_pair().0 & 0x1f_ffff,
             counter: AtomicU64::new(0),
             closes: Mutex::default(),
+            joins: ThreadLocal::new(),
         })
     }
 
@@ -103,29 +169,78 @@ impl RedisReplayStore {
         step_call(&self.script, self.key(jti), &self.epoch_key, step, now)
     }
 
-    fn join_or_peek<'a>(
-        &'a self,
-        step: &str,
-        r: &StreamRequest<'_>,
-    ) -> redis::ScriptInvocation<'a> {
-        let mut call = self.invocation(step, r.jti, r.now);
-        call.arg(r.iat)
-            .arg(r.exp + self.retain_after_exp)
-            .arg(if r.may_open { "1" } else { "0" })
-            .arg(r.etag)
-            .arg(r.size)
-            .arg(r.start)
-            .arg(r.want)
-            .arg(r.stream.to_string())
-            .arg(match r.lease {
-                Lease::Renewed => "renewed",
-                Lease::Whole => "whole",
-            });
-        call
+    /// Queues the join on this thread's queue and returns its answer to come, and the queue when
+    /// the caller must start `flush_joins` on it (none is running).
+    pub fn queue_join(
+        &self,
+        request: &StreamRequest<'_>,
+    ) -> (
+        oneshot::Receiver<Result<Joined, ReplayUnavailable>>,
+        Option<Arc<Mutex<Joins>>>,
+    ) {
+        let (reply, answer) = oneshot::channel();
+        let queue = self.joins.get_or_default();
+        let mut joins = queue.lock().unwrap_or_else(PoisonError::into_inner);
+        joins
+            .queue
+            .push((Join::new(self.key(request.jti), request), reply));
+        let start = !std::mem::replace(&mut joins.flushing, true);
+        (answer, start.then(|| Arc::clone(queue)))
     }
 
+    /// Sends the joins queued on `queue`, one call at a time, until none is left: the joins that
+    /// came in while a call was in flight go together in the next one. A join whose request is
+    /// gone by the time its answer comes (the client left) is closed again, so it holds nothing.
+    pub async fn flush_joins(&self, queue: &Mutex<Joins>) {
+        loop {
+            let batch: Vec<_> = {
+                let mut joins = queue.lock().unwrap_or_else(PoisonError::into_inner);
+                if joins.queue.is_empty() {
+                    joins.flushing = false;
+                    return;
+                }
+                let n = joins.queue.len().min(JOIN_BATCH);
+                joins.queue.drain(..n).collect()
+            };
+            let (calls, replies): (Vec<Join>, Vec<_>) = batch.into_iter().unzip();
+            let answers: Vec<Result<Joined, ReplayUnavailable>> =
+                match self.send_joins(&calls).await {
+                    Ok(answers) => answers.into_iter().map(Ok).collect(),
+                    Err(error) => (0..calls.len())
+                        .map(|_| Err(ReplayUnavailable(error.0.clone())))
+                        .collect(),
+                };
+            let mut abandoned = Vec::new();
+            for ((call, reply), answer) in calls.iter().zip(replies).zip(answers) {
+                if let Err(Ok(Joined::Lease { .. })) = reply.send(answer) {
+                    abandoned.push(self.close_of(
+                        &call.jti,
+                        call.exp,
+                        call.stream,
+                        Sent::Count(0),
+                        None,
+                    ));
+                }
+            }
+            if !abandoned.is_empty() {
+                if let Err(error) = self.send_closes(&abandoned, shared::time::now_secs()).await {
+                    tracing::warn!(%error, streams = abandoned.len(), "could not close abandoned download streams");
+                }
+            }
+        }
+    }
+
+    /// One join, sent at once on its own (no queue): for callers outside a tokio runtime.
     pub async fn join(&self, request: &StreamRequest<'_>) -> Result<Joined, ReplayUnavailable> {
-        let call = self.join_or_peek("join", request);
+        let mut answers = self
+            .send_joins(&[Join::new(self.key(request.jti), request)])
+            .await?;
+        Ok(answers.remove(0))
+    }
+
+    /// The joins of `batch` in one script call, in order.
+    async fn send_joins(&self, batch: &[Join]) -> Result<Vec<Joined>, ReplayUnavailable> {
+        let call = join_call(&self.script, &self.epoch_key, batch, self.retain_after_exp);
         let reply = self
             .connections
             .run(|mut conn| {
@@ -133,27 +248,53 @@ impl RedisReplayStore {
                 async move { call.invoke_async(&mut conn).await }
             })
             .await;
-        let (code, end, epoch): (i64, u64, i64) = match reply {
+        let reply: Vec<i64> = match reply {
             Ok(reply) => reply,
             Err((error, conn)) => {
                 // The call may still be applied later (a frozen or slow Redis works through its
-                // queue): take this stream back behind it, so a request that served nothing
+                // queue): take these streams back behind it, so a request that served nothing
                 // never leaves a used token.
                 if let Some(conn) = conn {
-                    self.close_in_background(conn, request);
+                    let closes = batch
+                        .iter()
+                        .map(|j| self.close_of(&j.jti, j.exp, j.stream, Sent::Count(0), None))
+                        .collect();
+                    self.close_in_background(conn, closes, batch[0].now);
                 }
                 return Err(error);
             }
         };
-        self.epoch.store(epoch, Ordering::Relaxed);
-        Ok(match code {
-            0 => Joined::Lease { end },
-            code => Joined::Refused(refusal(code)?),
-        })
+        let [epoch, answers @ ..] = &reply[..] else {
+            return Err(ReplayUnavailable("empty join reply".into()));
+        };
+        if answers.len() != 2 * batch.len() {
+            return Err(ReplayUnavailable(format!(
+                "join reply of {} values for {} joins",
+                reply.len(),
+                batch.len()
+            )));
+        }
+        self.epoch.store(*epoch, Ordering::Relaxed);
+        answers
+            .chunks_exact(2)
+            .map(|answer| match answer {
+                [0, end] => Ok(Joined::Lease { end: *end as u64 }),
+                [code, _] => Ok(Joined::Refused(refusal(*code)?)),
+                _ => unreachable!("chunks of two"),
+            })
+            .collect()
     }
 
-    pub async fn peek(&self, request: &StreamRequest<'_>) -> Result<Peeked, ReplayUnavailable> {
-        let call = self.join_or_peek("peek", request);
+    pub async fn peek(&self, r: &StreamRequest<'_>) -> Result<Peeked, ReplayUnavailable> {
+        let peek = Join::new(self.key(r.jti), r);
+        let mut call = step_call(
+            &self.script,
+            peek.key.clone(),
+            &self.epoch_key,
+            "peek",
+            r.now,
+        );
+        peek.push_args(&mut call, self.retain_after_exp);
         let (code, _, epoch): (i64, u64, i64) = self
             .connections
             .bounded(|mut conn| {
@@ -274,24 +415,17 @@ impl RedisReplayStore {
         Ok(())
     }
 
-    /// A join that timed out may still be applied later. The request already failed closed and
-    /// served nothing, so close its stream once Redis answers again: that takes back exactly
-    /// this request's part (a grant it opened is forgotten) and runs after the join on the same
-    /// ordered connection.
-    fn close_in_background(&self, mut conn: ConnectionManager, request: &StreamRequest<'_>) {
+    /// A join call that timed out may still be applied later. Its requests already failed closed
+    /// and served nothing, so close their streams once Redis answers again: that takes back
+    /// exactly those requests' parts (a grant one opened is forgotten) and runs after the join on
+    /// the same ordered connection.
+    fn close_in_background(&self, mut conn: ConnectionManager, close: Vec<Close>, now: i64) {
         let (script, events_key, epoch_key) = (
             self.script.clone(),
             self.events_key.clone(),
             self.epoch_key.clone(),
         );
-        let close = [self.close_of(
-            request.jti,
-            request.exp,
-            request.stream,
-            Sent::Count(0),
-            None,
-        )];
-        let (timeout, now) = (self.connections.timeout, request.now);
+        let timeout = self.connections.timeout;
         tokio::spawn(async move {
             for _ in 0..60 {
                 let call = close_call(&script, &events_key, &epoch_key, &close, now);
@@ -480,6 +614,24 @@ fn step_call<'a>(
 ) -> redis::ScriptInvocation<'a> {
     let mut call = script.prepare_invoke();
     call.key(key).key(epoch_key).arg(step).arg(now);
+    call
+}
+
+/// The join step for `batch`: the epoch key, then each token's key, with its request's clock and
+/// the step's nine arguments per join.
+fn join_call<'a>(
+    script: &'a redis::Script,
+    epoch_key: &str,
+    batch: &[Join],
+    retain_after_exp: i64,
+) -> redis::ScriptInvocation<'a> {
+    let now = batch.iter().map(|join| join.now).max().unwrap_or_default();
+    let mut call = script.prepare_invoke();
+    call.key(epoch_key).arg("join").arg(now);
+    for join in batch {
+        call.key(&join.key).arg(join.now);
+        join.push_args(&mut call, retain_after_exp);
+    }
     call
 }
 
