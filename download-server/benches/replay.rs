@@ -56,7 +56,11 @@ async fn until_ready(store: &ReplayStore) -> anyhow::Result<()> {
 
 /// Times `iters` downloads of fresh 1 KiB tokens: every one takes the path the server takes
 /// (open the grant with a lease over the whole object, close it spent).
-fn consume_fresh(runtime: &tokio::runtime::Runtime, store: &ReplayStore, iters: u64) -> Duration {
+fn consume_fresh(
+    runtime: &tokio::runtime::Runtime,
+    store: &Arc<ReplayStore>,
+    iters: u64,
+) -> Duration {
     let iat = shared::time::now_secs();
     let exp = iat + 120;
     let ids: Vec<Jti> = (0..iters).map(|_| Jti::new_random()).collect();

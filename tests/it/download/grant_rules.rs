@@ -251,6 +251,111 @@ fn both_stores_stop_a_fresh_stream_where_another_streams_re_send_begins() {
     );
 }
 
+/// A join whose caller gave up before Redis answered (a request dropped mid-join) served
+/// nothing: once the answer comes its stream is closed again, so the token is as if unasked.
+#[test]
+fn a_join_given_up_before_its_answer_is_taken_back() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let redis = RedisServer::start();
+    let prefix = RedisServer::prefix();
+    let store = open(&runtime, &redis.url(), &prefix);
+    let (jti, now) = (Jti::new_random(), shared::time::now_secs() + 1);
+    let request = |stream| StreamRequest {
+        jti: &jti,
+        iat: now,
+        exp: now + 60,
+        may_open: true,
+        etag: "\"v1\"",
+        size: 4096,
+        start: 0,
+        want: 4096,
+        stream,
+        lease: Lease::Whole,
+        now,
+    };
+    runtime.block_on(async {
+        redis.freeze();
+        let first = request(1);
+        let given_up = tokio::time::timeout(Duration::from_millis(200), store.join(&first));
+        assert!(given_up.await.is_err(), "Redis is frozen: no answer yet");
+        redis.thaw();
+        // Bounded: the join is applied (the key appears), then taken back (it goes).
+        let key = format!("{prefix}jti:{}", jti.as_uuid().hyphenated());
+        let mut conn = redis.connection();
+        let mut seen = false;
+        for _ in 0..300 {
+            let exists: bool = redis::cmd("EXISTS").arg(&key).query(&mut conn).unwrap();
+            seen |= exists;
+            if seen && !exists {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(
+            store.join(&request(2)).await.unwrap(),
+            Joined::Lease { end: 4096 }
+        );
+        store
+            .close(&jti, now + 60, 2, Sent::Upto(4096), now)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.join(&request(3)).await.unwrap(),
+            Joined::Refused(download_server::replay::Refusal::Spent)
+        );
+    });
+}
+
+/// A runtime that shuts down while a join is in flight drops its flush; a later runtime on the
+/// same thread must not find its joins queued behind that flush forever.
+#[test]
+fn a_join_flush_dropped_with_its_runtime_leaves_no_queue_stuck() {
+    let first = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let redis = RedisServer::start();
+    let store = open(&first, &redis.url(), &RedisServer::prefix());
+    let now = shared::time::now_secs() + 1;
+    let (lost, later) = (Jti::new_random(), Jti::new_random());
+    let request = |jti| StreamRequest {
+        jti,
+        iat: now,
+        exp: now + 60,
+        may_open: true,
+        etag: "\"v1\"",
+        size: 4096,
+        start: 0,
+        want: 4096,
+        stream: 1,
+        lease: Lease::Whole,
+        now,
+    };
+    redis.freeze();
+    first.block_on(async {
+        let lost = request(&lost);
+        let given_up = tokio::time::timeout(Duration::from_millis(100), store.join(&lost));
+        assert!(given_up.await.is_err(), "Redis is frozen: no answer yet");
+    });
+    drop(first);
+    redis.thaw();
+    let second = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let joined = second.block_on(async {
+        let later = request(&later);
+        tokio::time::timeout(Duration::from_secs(5), store.join(&later)).await
+    });
+    assert_eq!(
+        joined.expect("the join is answered").unwrap(),
+        Joined::Lease { end: 4096 }
+    );
+}
+
 #[test]
 fn the_memory_store_and_the_redis_store_answer_every_step_alike() {
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -475,3 +475,68 @@ async fn downloads_that_end_together_are_closed_in_one_call_and_each_close_count
     }
     panic!("no round closed two downloads in one call");
 }
+
+/// The joins of concurrent requests queue while a join call is in flight and go out together in
+/// the next one, each answered as if alone: a token asked for by many of them is still granted
+/// to exactly one. Redis is frozen while the requests start, so that their joins pile up.
+#[tokio::test]
+async fn concurrent_joins_go_in_one_call_and_each_is_answered_as_if_alone() {
+    let redis = RedisServer::start();
+    let (url, prefix) = (redis.url(), RedisServer::prefix());
+    let server = DownloadServer::spawn_with(move |config| {
+        config.replay = url;
+        config.replay_prefix = prefix;
+        // Longer than the freeze below: the joins wait for Redis instead of failing.
+        config.replay_timeout_ms = 5_000;
+    })
+    .await;
+    let body: Vec<u8> = (0..4096u32).map(|i| (i % 251) as u8).collect();
+    server.put_file("f.bin", &body);
+    wait_past_epoch(&server).await;
+    let mut conn = redis.connection();
+    for _ in 0..5 {
+        let () = redis::cmd("CONFIG")
+            .arg("RESETSTAT")
+            .query(&mut conn)
+            .unwrap();
+        // 16 tokens asked for once each, and one token asked for 16 times.
+        let shared = server.mint("f.bin");
+        let tokens: Vec<String> = (0..16)
+            .map(|_| server.mint("f.bin"))
+            .chain(std::iter::repeat_n(shared.clone(), 16))
+            .collect();
+        redis.freeze();
+        let requests: Vec<_> = tokens
+            .iter()
+            .map(|token| {
+                let (client, url) = (server.client.clone(), server.url(token));
+                tokio::spawn(async move {
+                    let response = client.get(url).send().await.unwrap();
+                    let status = response.status().as_u16();
+                    (status, response.bytes().await.unwrap())
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        redis.thaw();
+        let mut shared_served = 0;
+        for (token, request) in tokens.iter().zip(requests) {
+            let (status, bytes) = request.await.unwrap();
+            match (status, *token == shared) {
+                (200, _) => assert_eq!(bytes.as_ref(), body.as_slice()),
+                (410, true) => {}
+                (other, _) => panic!(
+                    "unexpected status {other} (shared token: {})",
+                    *token == shared
+                ),
+            }
+            shared_served += usize::from(status == 200 && *token == shared);
+        }
+        assert_eq!(shared_served, 1, "the shared token is granted exactly once");
+        // 32 joins and their closes; each join alone would be 32 calls at least.
+        if redis.script_calls() < 16 {
+            return;
+        }
+    }
+    panic!("no round joined two requests in one call");
+}

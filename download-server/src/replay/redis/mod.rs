@@ -53,12 +53,30 @@ pub struct RedisReplayStore {
     joins: ThreadLocal<Arc<Mutex<Joins>>>,
 }
 
+/// A queued join's answer to come.
+pub type JoinAnswer = oneshot::Receiver<Result<Joined, ReplayUnavailable>>;
+
 /// One thread's queue of joins. Per thread, so that a join's answer wakes its request on the
 /// worker it runs on: a wake-up across threads costs about what the shared call saves.
 #[derive(Default)]
 pub struct Joins {
     queue: Vec<(Join, oneshot::Sender<Result<Joined, ReplayUnavailable>>)>,
     flushing: bool,
+}
+
+/// A running `flush_joins`; when dropped mid-way (its runtime shutting down), the joins still
+/// queued are dropped too (their requests get "unavailable"), so none waits for a flush that
+/// will never come, and the next join starts a new one.
+struct Flushing<'a>(Option<&'a Mutex<Joins>>);
+
+impl Drop for Flushing<'_> {
+    fn drop(&mut self) {
+        if let Some(queue) = self.0 {
+            let mut joins = queue.lock().unwrap_or_else(PoisonError::into_inner);
+            joins.queue.clear();
+            joins.flushing = false;
+        }
+    }
 }
 
 /// One join, as the script's join step takes it.
@@ -174,10 +192,7 @@ impl RedisReplayStore {
     pub fn queue_join(
         &self,
         request: &StreamRequest<'_>,
-    ) -> (
-        oneshot::Receiver<Result<Joined, ReplayUnavailable>>,
-        Option<Arc<Mutex<Joins>>>,
-    ) {
+    ) -> (JoinAnswer, Option<Arc<Mutex<Joins>>>) {
         let (reply, answer) = oneshot::channel();
         let queue = self.joins.get_or_default();
         let mut joins = queue.lock().unwrap_or_else(PoisonError::into_inner);
@@ -190,13 +205,15 @@ impl RedisReplayStore {
 
     /// Sends the joins queued on `queue`, one call at a time, until none is left: the joins that
     /// came in while a call was in flight go together in the next one. A join whose request is
-    /// gone by the time its answer comes (the client left) is closed again, so it holds nothing.
+    /// gone by the time its answer comes (dropped mid-join) is closed again, so it holds nothing.
     pub async fn flush_joins(&self, queue: &Mutex<Joins>) {
+        let mut running = Flushing(Some(queue));
         loop {
             let batch: Vec<_> = {
                 let mut joins = queue.lock().unwrap_or_else(PoisonError::into_inner);
                 if joins.queue.is_empty() {
                     joins.flushing = false;
+                    running.0 = None;
                     return;
                 }
                 let n = joins.queue.len().min(JOIN_BATCH);
@@ -222,10 +239,10 @@ impl RedisReplayStore {
                     ));
                 }
             }
-            if !abandoned.is_empty() {
-                if let Err(error) = self.send_closes(&abandoned, shared::time::now_secs()).await {
-                    tracing::warn!(%error, streams = abandoned.len(), "could not close abandoned download streams");
-                }
+            if !abandoned.is_empty()
+                && let Err(error) = self.send_closes(&abandoned, shared::time::now_secs()).await
+            {
+                tracing::warn!(%error, streams = abandoned.len(), "could not close abandoned download streams");
             }
         }
     }
