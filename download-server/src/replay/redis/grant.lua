@@ -11,8 +11,9 @@
 -- ARGV[1]: the step (join, peek, renew, close); ARGV[2]: now (seconds); then per step (below).
 -- Byte offsets stay below 2^53, so Lua's numbers hold them exactly; stream ids are strings.
 --
--- The store prepends `POLICY` (the grant policy and lease constants) and `MAX_EVENTS` to this
--- text at startup: constants in the script's text, not nine arguments parsed on every call.
+-- The store prepends `POLICY` (the grant policy and lease constants) and `MAX_EVENTS` (a string,
+-- as XADD takes it) to this text at startup: constants in the script's text, not nine arguments
+-- parsed on every call.
 
 local SPENT, ENDED, CHANGED, BUSY, EXPIRED, BEFORE_EPOCH, OPEN = 1, 2, 3, 4, 5, 6, 7
 
@@ -22,6 +23,10 @@ local policy = POLICY
 local arg = function(i) return ARGV[2 + i] end
 
 local function floor_div(a, b) return math.floor(a / b) end
+
+-- A whole number as Redis's argument: `%d` formats it as an integer, where the default
+-- conversion of a Lua number (`%.14g`) takes a floating-point printf (a tenth of a join's time).
+local function integer(n) return string.format('%d', n) end
 
 local function redundancy(size)
   return math.min(floor_div(size, 2),
@@ -225,13 +230,13 @@ end
 -- its grant could still be joined.
 local function save(key, g, retain)
   local until_ = math.max(retain, math.min(g.o + policy.max_age, now + policy.idle) + 60)
-  redis.call('SET', key, cjson.encode(g), 'EXAT', until_)
+  redis.call('SET', key, cjson.encode(g), 'EXAT', integer(until_))
 end
 
 -- The grant is over: keep only "used" for as long as the token could be accepted.
 local function forget(key, retain)
   if retain > now then
-    redis.call('SET', key, '1', 'EXAT', retain)
+    redis.call('SET', key, '1', 'EXAT', integer(retain))
   else
     redis.call('DEL', key)
   end

@@ -686,7 +686,7 @@ fn script_text(policy: &GrantPolicy) -> String {
         "local POLICY = {{ redundancy_min = {}, redundancy_divisor = {}, idle = {}, \
          max_age = {}, max_streams = {}, max_requests = {}, lease_min = {LEASE_MIN}, \
          lease_max = {LEASE_MAX}, first_lease = {FIRST_LEASE} }}\n\
-         local MAX_EVENTS = {}\n{}",
+         local MAX_EVENTS = '{}'\n{}",
         policy.redundancy_min,
         policy.redundancy_divisor,
         policy.idle,
