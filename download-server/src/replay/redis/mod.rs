@@ -6,10 +6,10 @@
 //! to the token's one key. Epoch check and step happen together, so a Redis that restarts empty
 //! between them cannot let a used token through. Joins of concurrent requests on one worker
 //! share one call (up to `JOIN_BATCH`: `flush_joins`), and so do closes of streams that end
-//! together (up to `CLOSE_BATCH`), each applied to its own key as if alone, in order. Every call is bounded by a short timeout and any error or delay fails closed; a call
-//! whose connection turns out to be lost is made once more on the reconnected one
-//! (`connections.rs`), which every step allows: a retry with the same stream id gets the same
-//! answer.
+//! together (up to `CLOSE_BATCH`), each applied to its own key as if alone, in order. Every call
+//! is bounded by a short timeout and any error or delay fails closed; a call whose connection
+//! turns out to be lost is made once more on the reconnected one (`connections.rs`), which every
+//! step allows: a retry with the same stream id gets the same answer.
 
 mod connections;
 
@@ -295,7 +295,9 @@ impl RedisReplayStore {
         answers
             .chunks_exact(2)
             .map(|answer| match answer {
-                [0, end] => Ok(Joined::Lease { end: *end as u64 }),
+                [0, end] => u64::try_from(*end)
+                    .map(|end| Joined::Lease { end })
+                    .map_err(|_| ReplayUnavailable(format!("lease end {end} in a join reply"))),
                 [code, _] => Ok(Joined::Refused(refusal(*code)?)),
                 _ => unreachable!("chunks of two"),
             })
