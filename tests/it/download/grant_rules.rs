@@ -251,6 +251,34 @@ fn both_stores_stop_a_fresh_stream_where_another_streams_re_send_begins() {
     );
 }
 
+/// A request for the whole of a 4 KiB object as a proxy streams it.
+fn whole_4k(jti: &Jti, now: i64, stream: u64) -> StreamRequest<'_> {
+    StreamRequest {
+        jti,
+        iat: now,
+        exp: now + 60,
+        may_open: true,
+        etag: "\"v1\"",
+        size: 4096,
+        start: 0,
+        want: 4096,
+        stream,
+        lease: Lease::Whole,
+        now,
+    }
+}
+
+/// Freezes Redis and gives up `request`'s join after 200 ms, unanswered; Redis stays frozen.
+async fn give_up_a_join(
+    redis: &RedisServer,
+    store: &Arc<ReplayStore>,
+    request: &StreamRequest<'_>,
+) {
+    redis.freeze();
+    let given_up = tokio::time::timeout(Duration::from_millis(200), store.join(request));
+    assert!(given_up.await.is_err(), "Redis is frozen: no answer yet");
+}
+
 /// A join whose caller gave up before Redis answered (a request dropped mid-join) served
 /// nothing: once the answer comes its stream is closed again, so the token is as if unasked.
 #[test]
@@ -263,24 +291,9 @@ fn a_join_given_up_before_its_answer_is_taken_back() {
     let prefix = RedisServer::prefix();
     let store = open(&runtime, &redis.url(), &prefix);
     let (jti, now) = (Jti::new_random(), shared::time::now_secs() + 1);
-    let request = |stream| StreamRequest {
-        jti: &jti,
-        iat: now,
-        exp: now + 60,
-        may_open: true,
-        etag: "\"v1\"",
-        size: 4096,
-        start: 0,
-        want: 4096,
-        stream,
-        lease: Lease::Whole,
-        now,
-    };
+    let request = |stream| whole_4k(&jti, now, stream);
     runtime.block_on(async {
-        redis.freeze();
-        let first = request(1);
-        let given_up = tokio::time::timeout(Duration::from_millis(200), store.join(&first));
-        assert!(given_up.await.is_err(), "Redis is frozen: no answer yet");
+        give_up_a_join(&redis, &store, &request(1)).await;
         redis.thaw();
         // Bounded: the join is applied (the key appears), then taken back (it goes).
         let key = format!("{prefix}jti:{}", jti.as_uuid().hyphenated());
@@ -321,25 +334,7 @@ fn a_join_flush_dropped_with_its_runtime_leaves_no_queue_stuck() {
     let store = open(&first, &redis.url(), &RedisServer::prefix());
     let now = shared::time::now_secs() + 1;
     let (lost, later) = (Jti::new_random(), Jti::new_random());
-    let request = |jti| StreamRequest {
-        jti,
-        iat: now,
-        exp: now + 60,
-        may_open: true,
-        etag: "\"v1\"",
-        size: 4096,
-        start: 0,
-        want: 4096,
-        stream: 1,
-        lease: Lease::Whole,
-        now,
-    };
-    redis.freeze();
-    first.block_on(async {
-        let lost = request(&lost);
-        let given_up = tokio::time::timeout(Duration::from_millis(100), store.join(&lost));
-        assert!(given_up.await.is_err(), "Redis is frozen: no answer yet");
-    });
+    first.block_on(give_up_a_join(&redis, &store, &whole_4k(&lost, now, 1)));
     drop(first);
     redis.thaw();
     let second = tokio::runtime::Builder::new_current_thread()
@@ -347,7 +342,7 @@ fn a_join_flush_dropped_with_its_runtime_leaves_no_queue_stuck() {
         .build()
         .unwrap();
     let joined = second.block_on(async {
-        let later = request(&later);
+        let later = whole_4k(&later, now, 1);
         tokio::time::timeout(Duration::from_secs(5), store.join(&later)).await
     });
     assert_eq!(

@@ -18,6 +18,46 @@ async fn wait_past_epoch(server: &DownloadServer) {
     integration_tests::download::wait_past_epoch(&server.state.replay).await;
 }
 
+/// A download server on `redis` whose Redis calls may take 5 s: longer than the freezes of the
+/// batching tests, so their joins wait for Redis instead of failing.
+async fn spawn_patient_on(redis: &RedisServer) -> DownloadServer {
+    let (url, prefix) = (redis.url(), RedisServer::prefix());
+    DownloadServer::spawn_with(move |config| {
+        config.replay = url;
+        config.replay_prefix = prefix;
+        config.replay_timeout_ms = 5_000;
+    })
+    .await
+}
+
+/// GETs every token at once while Redis is frozen for 500 ms, so that their replay steps pile
+/// up and are answered in one burst; each answer's status and body, in the tokens' order.
+async fn get_all_while_frozen(
+    redis: &RedisServer,
+    server: &DownloadServer,
+    tokens: &[String],
+) -> Vec<(u16, bytes::Bytes)> {
+    redis.freeze();
+    let requests: Vec<_> = tokens
+        .iter()
+        .map(|token| {
+            let (client, url) = (server.client.clone(), server.url(token));
+            tokio::spawn(async move {
+                let response = client.get(url).send().await.unwrap();
+                let status = response.status().as_u16();
+                (status, response.bytes().await.unwrap())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    redis.thaw();
+    let mut answers = Vec::with_capacity(requests.len());
+    for request in requests {
+        answers.push(request.await.unwrap());
+    }
+    answers
+}
+
 fn problem_type(body: &serde_json::Value) -> &str {
     body["type"].as_str().unwrap_or_default()
 }
@@ -398,14 +438,7 @@ async fn once_readyz_is_back_after_a_redis_restart_every_worker_serves() {
 #[tokio::test]
 async fn downloads_that_end_together_are_closed_in_one_call_and_each_close_counts() {
     let redis = RedisServer::start();
-    let (url, prefix) = (redis.url(), RedisServer::prefix());
-    let server = DownloadServer::spawn_with(move |config| {
-        config.replay = url;
-        config.replay_prefix = prefix;
-        // Longer than the freeze below: the joins wait for Redis instead of failing.
-        config.replay_timeout_ms = 5_000;
-    })
-    .await;
+    let server = spawn_patient_on(&redis).await;
     server.put_file("f.bin", &[7u8; 4096]);
     wait_past_epoch(&server).await;
     let prefix = server.config.replay_prefix.clone();
@@ -419,24 +452,8 @@ async fn downloads_that_end_together_are_closed_in_one_call_and_each_close_count
             .query(&mut conn)
             .unwrap();
         let tokens: Vec<String> = (0..32).map(|_| server.mint("f.bin")).collect();
-        redis.freeze();
-        let requests: Vec<_> = tokens
-            .iter()
-            .map(|token| {
-                let (client, url) = (server.client.clone(), server.url(token));
-                tokio::spawn(async move {
-                    let response = client.get(url).send().await.unwrap();
-                    (
-                        response.status().as_u16(),
-                        response.bytes().await.unwrap().len(),
-                    )
-                })
-            })
-            .collect();
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        redis.thaw();
-        for request in requests {
-            assert_eq!(request.await.unwrap(), (200, 4096));
+        for (status, bytes) in get_all_while_frozen(&redis, &server, &tokens).await {
+            assert_eq!((status, bytes.len()), (200, 4096));
         }
         downloads += tokens.len();
 
@@ -482,14 +499,7 @@ async fn downloads_that_end_together_are_closed_in_one_call_and_each_close_count
 #[tokio::test]
 async fn concurrent_joins_go_in_one_call_and_each_is_answered_as_if_alone() {
     let redis = RedisServer::start();
-    let (url, prefix) = (redis.url(), RedisServer::prefix());
-    let server = DownloadServer::spawn_with(move |config| {
-        config.replay = url;
-        config.replay_prefix = prefix;
-        // Longer than the freeze below: the joins wait for Redis instead of failing.
-        config.replay_timeout_ms = 5_000;
-    })
-    .await;
+    let server = spawn_patient_on(&redis).await;
     let body: Vec<u8> = (0..4096u32).map(|i| (i % 251) as u8).collect();
     server.put_file("f.bin", &body);
     wait_past_epoch(&server).await;
@@ -505,23 +515,9 @@ async fn concurrent_joins_go_in_one_call_and_each_is_answered_as_if_alone() {
             .map(|_| server.mint("f.bin"))
             .chain(std::iter::repeat_n(shared.clone(), 16))
             .collect();
-        redis.freeze();
-        let requests: Vec<_> = tokens
-            .iter()
-            .map(|token| {
-                let (client, url) = (server.client.clone(), server.url(token));
-                tokio::spawn(async move {
-                    let response = client.get(url).send().await.unwrap();
-                    let status = response.status().as_u16();
-                    (status, response.bytes().await.unwrap())
-                })
-            })
-            .collect();
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        redis.thaw();
+        let answers = get_all_while_frozen(&redis, &server, &tokens).await;
         let mut shared_served = 0;
-        for (token, request) in tokens.iter().zip(requests) {
-            let (status, bytes) = request.await.unwrap();
+        for (token, (status, bytes)) in tokens.iter().zip(answers) {
             match (status, *token == shared) {
                 (200, _) => assert_eq!(bytes.as_ref(), body.as_slice()),
                 (410, true) => {}
