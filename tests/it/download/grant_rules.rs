@@ -65,6 +65,14 @@ fn step(size: u64) -> impl Strategy<Value = Step> {
     ]
 }
 
+/// A single-threaded runtime, as `#[tokio::test]` makes: each test drives its stores on one.
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 fn open(runtime: &tokio::runtime::Runtime, spec: &str, prefix: &str) -> Arc<ReplayStore> {
     let store = Arc::new(
         ReplayStore::open(&ReplayOptions {
@@ -202,10 +210,7 @@ const MIB: u64 = 1024 * KIB;
 /// is re-sending at that moment: its lease stops where that stream's begins.
 #[test]
 fn both_stores_stop_a_fresh_stream_where_another_streams_re_send_begins() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = current_thread();
     let redis = RedisServer::start();
     let memory = open(&runtime, "memory", "");
     let shared = open(&runtime, &redis.url(), &RedisServer::prefix());
@@ -283,10 +288,7 @@ async fn give_up_a_join(
 /// nothing: once the answer comes its stream is closed again, so the token is as if unasked.
 #[test]
 fn a_join_given_up_before_its_answer_is_taken_back() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = current_thread();
     let redis = RedisServer::start();
     let prefix = RedisServer::prefix();
     let store = open(&runtime, &redis.url(), &prefix);
@@ -326,10 +328,7 @@ fn a_join_given_up_before_its_answer_is_taken_back() {
 /// same thread must not find its joins queued behind that flush forever.
 #[test]
 fn a_join_flush_dropped_with_its_runtime_leaves_no_queue_stuck() {
-    let first = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let first = current_thread();
     let redis = RedisServer::start();
     let store = open(&first, &redis.url(), &RedisServer::prefix());
     let now = shared::time::now_secs() + 1;
@@ -337,10 +336,7 @@ fn a_join_flush_dropped_with_its_runtime_leaves_no_queue_stuck() {
     first.block_on(give_up_a_join(&redis, &store, &whole_4k(&lost, now, 1)));
     drop(first);
     redis.thaw();
-    let second = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let second = current_thread();
     let joined = second.block_on(async {
         let later = whole_4k(&later, now, 1);
         tokio::time::timeout(Duration::from_secs(5), store.join(&later)).await
@@ -353,10 +349,7 @@ fn a_join_flush_dropped_with_its_runtime_leaves_no_queue_stuck() {
 
 #[test]
 fn the_memory_store_and_the_redis_store_answer_every_step_alike() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = current_thread();
     let redis = RedisServer::start();
     let memory = open(&runtime, "memory", "");
     let shared = open(&runtime, &redis.url(), &RedisServer::prefix());
