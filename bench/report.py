@@ -40,8 +40,11 @@ class Case:
     p99_us: int
     server_cpu_ticks: int
     clk_tck: int
-    # A server behind the one wrk talks to (the download server behind nginx in hand-off mode).
+    # A process behind the one wrk talks to (the download server behind nginx in hand-off mode,
+    # the redis-server behind a download server).
     behind_cpu_ticks: int = 0
+    # wrk's own CPU over the load, user + system (0 in records from before walk.lua measured it).
+    client_cpu_us: int = 0
 
     @property
     def seconds(self) -> float:
@@ -65,6 +68,22 @@ class Case:
         return self.cores / self.rps * 1e6
 
     @property
+    def behind_cores(self) -> float:
+        return self.behind_cpu_ticks / self.clk_tck / self.seconds
+
+    @property
+    def client_cores(self) -> float:
+        return self.client_cpu_us / 1e6 / self.seconds
+
+    @property
+    def machine_cores(self) -> float:
+        """What the case used of the machine: server, the process behind it, and wrk."""
+        return self.cores + self.behind_cores + self.client_cores
+
+    def us_per_request(self, cores: float) -> float:
+        return cores / self.rps * 1e6
+
+    @property
     def client_bound(self) -> bool:
         return self.cores < CLIENT_BOUND_CORES
 
@@ -75,6 +94,7 @@ class Case:
             "gbps": round(self.gbps, 4),
             "server_cores": round(self.cores, 3),
             "cpu_us_per_request": round(self.cpu_us_per_request, 2),
+            "client_cores": round(self.client_cores, 3),
         }
 
 
@@ -240,8 +260,8 @@ def print_machine(run: Run) -> None:
 
 def case_line(case: Case) -> str:
     return (f"{case.name:<28} {case.rps:9.0f} req/s {case.gbps:8.3f} GB/s  server CPU "
-            f"{case.cores:5.2f} cores  p50 {case.p50_us:6d} us  p99 {case.p99_us:7d} us  "
-            f"non-2xx {case.non2xx}")
+            f"{case.cores:5.2f} cores  wrk {case.client_cores:4.2f} cores  p50 {case.p50_us:6d} us"
+            f"  p99 {case.p99_us:7d} us  non-2xx {case.non2xx}")
 
 
 def report(run: Run) -> tuple[list[str], dict]:
@@ -410,6 +430,28 @@ def report(run: Run) -> tuple[list[str], dict]:
                f" (1 worker, 1 KiB, mean of {pairs} alternating pairs: "
                + " ".join(f"{r:.0f}/{m:.0f}" for r, m in zip(redis, memory)) + ")")
     out.append(f"  ratio {replay.measured:.2f} ({replay.verdict()})")
+    # Where each side's CPU went, per request: on a machine whose cores the three processes
+    # share, the ratio cannot beat the memory side's CPU per request over the Redis side's.
+    split = {}
+    for side in ("mem", "redis"):
+        cases = [run.case(f"ds_{side}_1k_w1_r{k}") for k in range(1, pairs + 1)]
+        split[side] = {
+            "server_us": statistics.mean(c.cpu_us_per_request for c in cases),
+            "redis_us": statistics.mean(c.us_per_request(c.behind_cores) for c in cases),
+            "wrk_us": statistics.mean(c.us_per_request(c.client_cores) for c in cases),
+            "machine_cores": statistics.mean(c.machine_cores for c in cases),
+        }
+        split[side]["total_us"] = sum(split[side][k] for k in ("server_us", "redis_us", "wrk_us"))
+    if all(run.case(f"ds_{side}_1k_w1_r{k}").client_cpu_us for side in ("mem", "redis")
+           for k in range(1, pairs + 1)):
+        for side, label in (("mem", "memory"), ("redis", "Redis")):
+            f = split[side]
+            out.append(f"  CPU per request, {label}: download server {f['server_us']:.1f} us,"
+                       f" redis-server {f['redis_us']:.1f} us, wrk {f['wrk_us']:.1f} us;"
+                       f" {f['total_us']:.1f} us in all, on {f['machine_cores']:.2f} of {cores} cores")
+        out.append(f"  the same cores shared by all three allow at most"
+                   f" {ratio(split['mem']['total_us'], split['redis']['total_us']):.2f}"
+                   " (memory's CPU per request in all / Redis's)")
 
     out.append("")
     out.append("targets:")
@@ -444,7 +486,8 @@ def report(run: Run) -> tuple[list[str], dict]:
             "kib_per_download": per_download.measured,
         },
         "per_workers": per_workers,
-        "redis_replay": {"redis_rps": redis, "memory_rps": memory, "ratio_of_means": replay.measured},
+        "redis_replay": {"redis_rps": redis, "memory_rps": memory, "ratio_of_means": replay.measured,
+                         "cpu_split": split},
         "cases": {name: case.summary() for name, case in run.cases.items()},
         "targets": [target.summary() for target in targets],
     }

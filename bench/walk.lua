@@ -10,10 +10,12 @@
 -- for up to 200 ms at a time, which showed as the servers' p99.)
 
 local next_tid = 0
+local threads = {}
 
 function setup(thread)
   thread:set("tid", next_tid)
   next_tid = next_tid + 1
+  threads[#threads + 1] = thread
 end
 
 function init(args)
@@ -30,6 +32,9 @@ function init(args)
     error("no paths for thread " .. own .. " in " .. args[1])
   end
   collectgarbage("collect")
+  -- os.clock() is the whole process's CPU time (clock(3)). wrk runs the threads' inits one after
+  -- the other on its main thread, so what the process used after the last one is the load's.
+  init_done_cpu = os.clock()
 end
 
 function request()
@@ -42,11 +47,15 @@ function request()
 end
 
 function done(summary, latency, requests)
+  local setup_cpu = 0
+  for _, thread in ipairs(threads) do
+    setup_cpu = math.max(setup_cpu, thread:get("init_done_cpu") or 0)
+  end
   -- One JSON object on a line starting with "WRK ", which bench/run records for bench/report.py.
   io.write(string.format(
     'WRK {"requests":%d,"duration_us":%d,"bytes":%d,"non2xx":%d,"connect_errors":%d,' ..
-    '"read_errors":%d,"timeouts":%d,"p50_us":%d,"p99_us":%d}\n',
+    '"read_errors":%d,"timeouts":%d,"p50_us":%d,"p99_us":%d,"client_cpu_us":%d}\n',
     summary.requests, summary.duration, summary.bytes, summary.errors.status,
     summary.errors.connect, summary.errors.read, summary.errors.timeout,
-    latency:percentile(50), latency:percentile(99)))
+    latency:percentile(50), latency:percentile(99), (os.clock() - setup_cpu) * 1e6))
 end
