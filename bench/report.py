@@ -65,7 +65,7 @@ class Case:
 
     @property
     def cpu_us_per_request(self) -> float:
-        return self.cores / self.rps * 1e6
+        return self.us_per_request(self.cores)
 
     @property
     def behind_cores(self) -> float:
@@ -81,6 +81,7 @@ class Case:
         return self.cores + self.behind_cores + self.client_cores
 
     def us_per_request(self, cores: float) -> float:
+        """Microseconds of CPU per request that `cores` (busy over the whole case) stand for."""
         return cores / self.rps * 1e6
 
     @property
