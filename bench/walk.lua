@@ -20,15 +20,15 @@ end
 
 function init(args)
   local stride, own = tonumber(args[2]) or 1, tid or 0
-  requests, index = {}, 1
+  prepared, index = {}, 1
   local n = 0
   for line in io.lines(args[1]) do
     if n % stride == own then
-      requests[#requests + 1] = wrk.format("GET", line)
+      prepared[#prepared + 1] = wrk.format("GET", line)
     end
     n = n + 1
   end
-  if #requests == 0 then
+  if #prepared == 0 then
     error("no paths for thread " .. own .. " in " .. args[1])
   end
   collectgarbage("collect")
@@ -38,9 +38,9 @@ function init(args)
 end
 
 function request()
-  local r = requests[index]
+  local r = prepared[index]
   index = index + 1
-  if index > #requests then
+  if index > #prepared then
     index = 1
   end
   return r
